@@ -175,22 +175,14 @@ def load_config(settings: dict[str, str], mode: str = "deploy") -> tuple[Config,
         if not ok:
             problems.append(f"{name}={settings[name].strip()!r} is not {what}; for example {name}={EXAMPLES[name]}")
 
-    def resource_id(name: str, namespace: str, kind: str, child: str = "") -> str:
+    def resource_id(name: str, resource_type: str) -> str:
         value = get(name, required=True)
+        parts = parse_resource_id(value) if value else {}
+        children = [parts[f"child_type_{n}"] for n in range(1, parts.get("last_child_num", 0) + 1)]
+        found = "/".join(filter(None, [parts.get("namespace"), parts.get("type"), *children]))
+        ok = found.lower() == resource_type.lower() and "resource_group" in parts
         if value:
-            parts = parse_resource_id(value)
-            found = "/".join(parts.get(k, "?") for k in ("namespace", "type", "child_type_1") if k in parts)
-            ok = (parts.get("namespace", "").lower(), parts.get("type", "").lower()) == (namespace, kind) and (
-                parts.get("child_type_1", "").lower() == child and parts.get("last_child_num", 0) == (1 if child else 0)
-            )
-            ok = ok and bool(parts.get("resource_group")) and bool(parts.get("name"))
-            what = f"a {namespace}/{kind}{'/' + child if child else ''} resource ID (it names {found or 'nothing'})"
-            check(name, ok, what)
-            if ok and parts["subscription"].lower() != subscription_id.lower() and GUID.fullmatch(subscription_id):
-                problems.append(
-                    f"{name} is in subscription {parts['subscription']}, but AZURE_SUBSCRIPTION_ID is "
-                    f"{subscription_id}; the container group and its subnet must share a subscription"
-                )
+            check(name, ok, f"a {resource_type} resource ID (it names {found or 'no resource type'})")
         return value
 
     def number(name: str, default: float) -> float:
@@ -210,10 +202,11 @@ def load_config(settings: dict[str, str], mode: str = "deploy") -> tuple[Config,
 
     def image(name: str, required: bool) -> str:
         value = get(name, required=required)
-        if value:
-            host = registry_server(value)
-            ok = IMAGE.fullmatch(value) is not None and ("." in host or ":" in host or host == "localhost")
-            check(name, ok, "a fully qualified image reference (registry host/repository:tag)")
+        host = registry_server(value)
+        if value and not (IMAGE.fullmatch(value) and ("." in host or ":" in host or host == "localhost")):
+            check(name, False, "a fully qualified image reference (registry host/repository:tag)")
+        elif required and value and not host.endswith(ACR_SUFFIXES):
+            check(name, False, "in an Azure Container Registry, which the identity pulls from")
         return value
 
     def command(name: str) -> tuple[str, ...]:
@@ -267,11 +260,15 @@ def load_config(settings: dict[str, str], mode: str = "deploy") -> tuple[Config,
         if location:
             check("AZURE_LOCATION", re.fullmatch(r"[A-Za-z0-9 ]+", location) is not None, "an Azure region name")
         values["location"] = location.replace(" ", "").lower()
-        values["subnet_id"] = resource_id("ACI_SUBNET_ID", "microsoft.network", "virtualnetworks", "subnets")
-        values["identity_id"] = resource_id("ACI_IDENTITY_ID", "microsoft.managedidentity", "userassignedidentities")
+        values["subnet_id"] = resource_id("ACI_SUBNET_ID", "Microsoft.Network/virtualNetworks/subnets")
+        subnet_subscription = parse_resource_id(values["subnet_id"]).get("subscription", "")
+        if GUID.fullmatch(subscription_id) and subnet_subscription.lower() not in ("", subscription_id.lower()):
+            problems.append(
+                f"ACI_SUBNET_ID is in subscription {subnet_subscription}, but AZURE_SUBSCRIPTION_ID is "
+                f"{subscription_id}; the container group and its subnet must be in the same subscription"
+            )
+        values["identity_id"] = resource_id("ACI_IDENTITY_ID", "Microsoft.ManagedIdentity/userAssignedIdentities")
         values["image"] = image("ACI_IMAGE", required=True)
-        if values["image"] and not registry_server(values["image"]).endswith(ACR_SUFFIXES):
-            check("ACI_IMAGE", False, "in an Azure Container Registry, whose identity pull this sample sets up")
         values["init_image"] = image("ACI_INIT_IMAGE", required=False)
         values["cpu"] = number("ACI_CPU", 1.0)
         values["memory_in_gb"] = number("ACI_MEMORY_GB", 1.5)

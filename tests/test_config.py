@@ -1,0 +1,174 @@
+"""The settings loader: every bad input is reported with its variable and a valid value, all at once."""
+
+import pytest
+
+import deploy
+from tests.conftest import CLIENT_SECRET, SECURE_VALUE, SUBSCRIPTION
+
+
+def problems_for(settings, mode="deploy"):
+    with pytest.raises(deploy.ConfigError) as caught:
+        deploy.load_config(settings, mode)
+    return caught.value.problems
+
+
+def test_valid_settings_load_with_defaults(settings):
+    config, warnings = deploy.load_config(settings)
+    assert (config.cpu, config.memory_in_gb, config.ports, config.restart_policy) == (1.0, 1.5, (80,), "Always")
+    assert config.secure_environment == {"DB_PASSWORD": SECURE_VALUE}
+    assert config.authority_host == "https://login.microsoftonline.com"
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_LOCATION", "ACI_CONTAINER_GROUP_NAME",
+     "ACI_SUBNET_ID", "ACI_IDENTITY_ID", "ACI_IMAGE", "AZURE_TENANT_ID", "AZURE_CLIENT_ID"],
+)  # fmt: skip
+@pytest.mark.parametrize("absent", [None, "", "   "])
+def test_missing_or_empty_required_setting_is_named_with_an_example(settings, variable, absent):
+    if absent is None:
+        del settings[variable]
+    else:
+        settings[variable] = absent
+    [problem] = problems_for(settings)
+    assert problem.startswith(f"{variable} is not set; for example {variable}=")
+    assert problem.split("=", 1)[1] == deploy.EXAMPLES[variable]
+
+
+def test_neither_secret_nor_certificate_is_reported(settings):
+    del settings["AZURE_CLIENT_SECRET"]
+    [problem] = problems_for(settings)
+    assert "AZURE_CLIENT_SECRET" in problem and "AZURE_CLIENT_CERTIFICATE_PATH" in problem
+
+
+def test_quotes_and_whitespace_pasted_around_values_are_removed(settings):
+    settings["ACI_SUBNET_ID"] = f"  '{settings['ACI_SUBNET_ID']}'\r"
+    settings["ACI_IDENTITY_ID"] = f'"{settings["ACI_IDENTITY_ID"]}"'
+    settings["AZURE_SUBSCRIPTION_ID"] = f" {SUBSCRIPTION}\n"
+    config, _ = deploy.load_config(settings)
+    assert config.subnet_id.startswith("/subscriptions/") and config.subnet_id.endswith("/subnets/aci")
+    assert config.identity_id.endswith("/userAssignedIdentities/id-pull")
+    assert config.subscription_id == SUBSCRIPTION
+
+
+VNET_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet"
+BAD_VALUES = [
+    ("ACI_SUBNET_ID", VNET_ID, "subnets resource ID"),
+    ("ACI_SUBNET_ID", f"/subscriptions/{SUBSCRIPTION}", "subnets resource ID"),
+    ("ACI_SUBNET_ID", "snet-aci", "subnets resource ID"),
+    ("ACI_SUBNET_ID", VNET_ID + "/subnets/aci/ipConfigurations/x", "subnets resource ID"),
+    ("ACI_SUBNET_ID", VNET_ID.replace("Microsoft.Network", "Microsoft.Fake") + "/subnets/aci", "subnets resource ID"),
+    ("ACI_IDENTITY_ID", VNET_ID + "/subnets/aci", "userAssignedIdentities resource ID"),
+    ("ACI_IDENTITY_ID", f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg", "userAssignedIdentities resource ID"),
+    ("ACI_CONTAINER_GROUP_NAME", "My_App", "valid container group name"),
+    ("ACI_CONTAINER_GROUP_NAME", "-app", "valid container group name"),
+    ("ACI_CONTAINER_GROUP_NAME", "app-", "valid container group name"),
+    ("ACI_CONTAINER_GROUP_NAME", "my--app", "valid container group name"),
+    ("ACI_CONTAINER_GROUP_NAME", "a" * 64, "valid container group name"),
+    ("ACI_IMAGE", "app:1.0", "fully qualified image"),
+    ("ACI_IMAGE", "library/nginx", "fully qualified image"),
+    ("ACI_IMAGE", "myregistry.azurecr.io/App:1.0", "fully qualified image"),
+    ("ACI_IMAGE", "myregistry.azurecr.io/app:", "fully qualified image"),
+    ("ACI_IMAGE", "myregistry.azurecr.io/app:1.0 extra", "fully qualified image"),
+    ("ACI_IMAGE", "docker.io/library/nginx:1.27", "Azure Container Registry"),
+    ("ACI_INIT_IMAGE", "busybox", "fully qualified image"),
+    ("ACI_CPU", "two", "positive number"),
+    ("ACI_CPU", "0", "positive number"),
+    ("ACI_CPU", "-1", "positive number"),
+    ("ACI_CPU", "nan", "positive number"),
+    ("ACI_MEMORY_GB", "1.5GB", "positive number"),
+    ("ACI_MEMORY_GB", "inf", "positive number"),
+    ("ACI_PORTS", "0", "ports from 1 to 65535"),
+    ("ACI_PORTS", "80,65536", "ports from 1 to 65535"),
+    ("ACI_PORTS", "http", "ports from 1 to 65535"),
+    ("ACI_RESTART_POLICY", "Sometimes", "restart policy"),
+    ("ACI_DNS_SERVERS", "10.0.0.4,dns.local", "IP addresses"),
+    ("ACI_COMMAND", 'sh -c "echo', "shell command line"),
+    ("ACI_ENV_MY-VAR", "1", "valid environment variable name"),
+    ("ACI_SECURE_ENV_1ST", "1", "valid environment variable name"),
+    ("AZURE_AUTHORITY_HOST", "http://login.example.test", "https:// URL"),
+    ("AZURE_RESOURCE_MANAGER_ENDPOINT", "management.azure.com", "https:// URL"),
+    ("AZURE_SUBSCRIPTION_ID", "my-subscription", "subscription ID"),
+    ("AZURE_CLIENT_ID", "my-app", "application (client) ID"),
+    ("AZURE_RESOURCE_GROUP", "rg with spaces", "resource group name"),
+    ("AZURE_LOCATION", "west-europe", "region name"),
+]
+
+
+@pytest.mark.parametrize("variable, value, expected", BAD_VALUES)
+def test_bad_value_is_reported_with_variable_and_a_valid_example(settings, variable, value, expected):
+    settings[variable] = value
+    problems = [problem for problem in problems_for(settings) if problem.startswith(variable)]
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+    assert "for example" in problems[0] or "e.g." in problems[0]
+
+
+def test_subnet_in_another_subscription_is_rejected(settings):
+    other = "00000000-0000-0000-0000-000000000001"
+    settings["ACI_SUBNET_ID"] = settings["ACI_SUBNET_ID"].replace(SUBSCRIPTION, other)
+    [problem] = problems_for(settings)
+    assert problem.startswith("ACI_SUBNET_ID is in subscription " + other)
+    assert "AZURE_SUBSCRIPTION_ID" in problem
+
+
+def test_unreadable_certificate_is_reported(settings, tmp_path):
+    del settings["AZURE_CLIENT_SECRET"]
+    settings["AZURE_CLIENT_CERTIFICATE_PATH"] = str(tmp_path / "missing.pem")
+    [problem] = problems_for(settings)
+    assert problem.startswith("AZURE_CLIENT_CERTIFICATE_PATH cannot be read")
+
+
+def test_every_problem_is_reported_at_once(settings):
+    settings.update(ACI_CPU="x", ACI_PORTS="99999", ACI_IMAGE="nginx", ACI_RESTART_POLICY="sometimes")
+    del settings["ACI_SUBNET_ID"]
+    problems = problems_for(settings)
+    assert [p.split()[0].split("=")[0] for p in problems] == [
+        "ACI_SUBNET_ID", "ACI_IMAGE", "ACI_CPU", "ACI_PORTS", "ACI_RESTART_POLICY"
+    ]  # fmt: skip
+
+
+def test_dry_run_needs_no_credentials_and_delete_needs_no_deploy_settings(settings):
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        del settings[name]
+    deploy.load_config(settings, "dry-run")
+    delete_only = {
+        k: settings[k] for k in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "ACI_CONTAINER_GROUP_NAME")
+    }
+    assert len(problems_for(delete_only, "delete")) == 3  # tenant, client, secret
+    delete_only.update(AZURE_TENANT_ID="contoso.onmicrosoft.com", AZURE_CLIENT_ID=SUBSCRIPTION, AZURE_CLIENT_SECRET="x")
+    deploy.load_config(delete_only, "delete")
+
+
+def test_optional_settings_are_parsed(settings):
+    settings.update(
+        ACI_CPU="0.5", ACI_MEMORY_GB="2", ACI_PORTS="80, 443,80", ACI_RESTART_POLICY="onfailure",
+        ACI_COMMAND="python -c 'print(1)'", ACI_DNS_SERVERS="10.0.0.4, 168.63.129.16", ACI_ENV_MODE="prod",
+        AZURE_LOCATION="West Europe",
+    )  # fmt: skip
+    config, _ = deploy.load_config(settings)
+    assert (config.cpu, config.memory_in_gb, config.ports) == (0.5, 2.0, (80, 443))
+    assert config.restart_policy == "OnFailure" and config.location == "westeurope"
+    assert config.command == ("python", "-c", "print(1)")
+    assert config.dns_servers == ("10.0.0.4", "168.63.129.16")
+    assert config.environment == {"MODE": "prod"}
+
+
+def test_unknown_aci_setting_warns_with_the_closest_known_name(settings):
+    settings.update(ACI_MEMORY="2", ACI_IMGAE="x", ACI_ENV_OK="1", AZURE_SOMETHING_ELSE="not ours")
+    _, warnings = deploy.load_config(settings)
+    assert warnings == [
+        "ACI_IMGAE is not a setting deploy.py reads, so it is ignored; did you mean ACI_IMAGE?",
+        "ACI_MEMORY is not a setting deploy.py reads, so it is ignored; did you mean ACI_MEMORY_GB?",
+    ]
+
+
+def test_secrets_never_appear_in_the_config_repr(settings, tmp_path):
+    settings["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = "cert-pass-4321"
+    text = repr(deploy.load_config(settings)[0])
+    assert "DB_PASSWORD" not in text
+    for secret in (CLIENT_SECRET, SECURE_VALUE, "cert-pass-4321"):
+        assert secret not in text
+    settings["ACI_CPU"] = "bad"
+    assert not any(secret in "\n".join(problems_for(settings)) for secret in (CLIENT_SECRET, SECURE_VALUE))
