@@ -425,20 +425,21 @@ def instance_views(group: ContainerGroup) -> list:
     return [(owner, view) for owner, view in views if view is not None]
 
 
-def progress_lines(group: ContainerGroup, seen: dict) -> list[str]:
-    """Lines for states that changed and events not shown yet; seen remembers what was shown."""
-    items = [(("provisioning",), group.provisioning_state, f"provisioning: {group.provisioning_state}")]
+def progress_lines(group: ContainerGroup, shown: dict) -> list[str]:
+    """Lines for states that changed and events not shown yet; shown remembers what was printed."""
+    lines = {("provisioning",): f"provisioning: {group.provisioning_state}"}
     for owner, view in instance_views(group):
-        current = getattr(view, "current_state", None)  # containers have current_state, the group has state
+        current = getattr(view, "current_state", None)  # containers have a current_state, the group a state
         state = current.state if current else getattr(view, "state", None)
-        detail = f" ({current.detail_status})" if current and current.detail_status else ""
-        items.append(((owner, "state"), f"{state}{detail}", f"{owner}: {state}{detail}"))
+        if state:
+            detail = f" ({current.detail_status})" if current and current.detail_status else ""
+            lines[(owner, "state")] = f"{owner}: {state}{detail}"
         for event in view.events or []:
-            key = (owner, event.name, event.message, str(event.first_timestamp))
-            items.append((key, True, f"{owner}: {event.type} event {event.name}: {event.message}"))
-    lines = [line for key, value, line in items if value and not value.startswith("None") and seen.get(key) != value]
-    seen.update((key, value) for key, value, _ in items)
-    return lines
+            key = (owner, event.name, event.message, event.first_timestamp)
+            lines[key] = f"{owner}: {event.type} event {event.name}: {event.message}"
+    new = [line for key, line in lines.items() if shown.get(key) != line]
+    shown.update(lines)
+    return new
 
 
 def deploy(client: ContainerInstanceManagementClient, config: Config, timeout: float) -> ContainerGroup:
@@ -447,14 +448,14 @@ def deploy(client: ContainerInstanceManagementClient, config: Config, timeout: f
     name, resource_group = config.container_group_name, config.resource_group
     say(f"Deploying container group {name} in resource group {resource_group} ({config.location}) ...")
     poller = client.container_groups.begin_create_or_update(resource_group, name, build_container_group(config))
-    seen: dict = {}
+    shown: dict = {}
     while not poller.done():
         poller.wait(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
         if poller.done():
             break
         if time.monotonic() >= deadline:
             raise WaitTimeout
-        for line in progress_lines(client.container_groups.get(resource_group, name), seen):
+        for line in progress_lines(client.container_groups.get(resource_group, name), shown):
             say("  " + line)
     try:
         return poller.result()
@@ -510,19 +511,19 @@ def delete(client: ContainerInstanceManagementClient, config: Config, timeout: f
     return True
 
 
-# What to check for the errors this setup meets, by Azure or Entra ID error code (prefix).
+# What to check for the errors this setup meets: the first pattern found in the Azure or Entra ID error.
 HINTS = {
-    "InaccessibleImage": "check that the image exists in the registry, that ACI_IDENTITY_ID has AcrPull on the "
-    "registry (a new role assignment can take minutes to apply), and that the registry allows trusted Microsoft "
-    "services: az acr update --name <registry> --allow-trusted-services true",
+    "InaccessibleImage|Failed to pull image": "check that the image exists in the registry, that ACI_IDENTITY_ID "
+    "has AcrPull on the registry (a new role assignment can take minutes to apply), and that the registry "
+    "allows trusted Microsoft services: az acr update --name <registry> --allow-trusted-services true",
     "InvalidImageRegistryIdentity": "the registry credential must name a user-assigned identity attached to the "
     "group; check ACI_IDENTITY_ID: az identity show -g <group> -n <identity> --query id -o tsv",
     "Ambiguous": "a registry credential must have an identity and no username or password",
+    "LinkedAuthorizationFailed": "the service principal also needs Microsoft.Network/virtualNetworks/subnets/"
+    "join/action on the subnet (Network Contributor) and Managed Identity Operator on the identity",
     "AuthorizationFailed": "the service principal needs a role that allows Microsoft.ContainerInstance/"
     "containerGroups/write on the resource group, e.g. az role assignment create --assignee <AZURE_CLIENT_ID> "
     "--role Contributor --scope <resource group ID>",
-    "LinkedAuthorizationFailed": "the service principal also needs Microsoft.Network/virtualNetworks/subnets/"
-    "join/action on the subnet (Network Contributor) and Managed Identity Operator on the identity",
     "SubnetMissingRequiredDelegation": "delegate the subnet to container groups: az network vnet subnet update "
     "--ids <ACI_SUBNET_ID> --delegations Microsoft.ContainerInstance/containerGroups",
     "InvalidSubnetId": "ACI_SUBNET_ID must be an existing subnet: az network vnet subnet show -g <group> "
@@ -544,22 +545,25 @@ HINTS = {
     "az ad sp credential reset --id <AZURE_CLIENT_ID>",
     "AADSTS700016": "AZURE_CLIENT_ID is not an application in tenant AZURE_TENANT_ID; check both: "
     "az ad sp show --id <AZURE_CLIENT_ID>",
-    "AADSTS90002": "tenant AZURE_TENANT_ID does not exist; look it up: az account show --query tenantId -o tsv",
+    "AADSTS90002|Unable to get authority configuration": "tenant AZURE_TENANT_ID does not exist; look it up: "
+    "az account show --query tenantId -o tsv",
 }
 
 
-def hint_for(code: str) -> str:
-    return next((hint for prefix, hint in HINTS.items() if code.startswith(prefix)), "")
+def hint_for(text: str) -> str:
+    return next((hint for pattern, hint in HINTS.items() if re.search(pattern, text)), "")
 
 
-def report_error(error: HttpResponseError) -> None:
+def report_error(error: HttpResponseError, events: list[str] = ()) -> None:
+    """The Azure error code and message (Entra ID's AADSTS code is in the message), events, and a hint."""
     code = error.error.code if error.error and error.error.code else ""
     message = error.error.message if error.error and error.error.message else error.message
-    aadsts = re.search(r"AADSTS\d+", message or "")
-    code = code or (aadsts.group(0) if aadsts else "")
-    say(f"error: {code + ': ' if code else ''}{message}")
-    if hint_for(code):
-        say(f"hint: {hint_for(code)}")
+    say(f"error: {code}: {message}" if code else f"error: {message}")
+    for event in events:
+        say(f"  {event}")
+    hint = hint_for("\n".join([code, message or "", *events]))
+    if hint:
+        say(f"hint: {hint}")
 
 
 def still_running_guidance(config: Config, env_file: str | None, what: str) -> None:
@@ -639,11 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         report_error(error)
         return 3
     except DeploymentFailed as failure:
-        report_error(failure.error)
-        for event in failure.warning_events:
-            say(f"  {event}")
-        if any("pull" in event.lower() for event in failure.warning_events):
-            say(f"hint: {HINTS['InaccessibleImage']}")
+        report_error(failure.error, failure.warning_events)
         return 1
     except HttpResponseError as error:
         report_error(error)
