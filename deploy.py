@@ -449,25 +449,24 @@ def deploy(client: ContainerInstanceManagementClient, config: Config, timeout: f
     say(f"Deploying container group {name} in resource group {resource_group} ({config.location}) ...")
     poller = client.container_groups.begin_create_or_update(resource_group, name, build_container_group(config))
     shown: dict = {}
-    while not poller.done():
-        poller.wait(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
-        if poller.done():
-            break
+    while True:
+        try:
+            poller.wait(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
+            if poller.done():
+                return poller.result()
+        except HttpResponseError as error:  # failed after Azure accepted it: the Warning events say why
+            group = client.container_groups.get(resource_group, name)
+            events = [
+                f"{owner}: {event.name}: {event.message}"
+                for owner, view in instance_views(group)
+                for event in view.events or []
+                if event.type == "Warning"
+            ]
+            raise DeploymentFailed(error, events) from error
         if time.monotonic() >= deadline:
             raise WaitTimeout
         for line in progress_lines(client.container_groups.get(resource_group, name), shown):
             say("  " + line)
-    try:
-        return poller.result()
-    except HttpResponseError as error:
-        group = client.container_groups.get(resource_group, name)
-        events = [
-            f"{owner}: {event.name}: {event.message}"
-            for owner, view in instance_views(group)
-            for event in view.events or []
-            if event.type == "Warning"
-        ]
-        raise DeploymentFailed(error, events) from error
 
 
 def summary(group: ContainerGroup) -> tuple[str, list[str]]:
