@@ -105,7 +105,9 @@ EXAMPLES = {
 ENV_PREFIX, SECURE_ENV_PREFIX = "ACI_ENV_", "ACI_SECURE_ENV_"
 GUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 GROUP_NAME = re.compile(r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+TENANT = re.compile(r"[0-9a-zA-Z.-]+")
 RESOURCE_GROUP = re.compile(r"[-\w.()]{0,89}[-\w()]")
+LOCATION = re.compile(r"[A-Za-z0-9 ]+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # host[:port]/path[:tag][@digest], as the Docker reference grammar has it; the host needs a dot or port.
 IMAGE = re.compile(
@@ -161,14 +163,14 @@ def load_config(settings: dict[str, str], mode: str = "deploy") -> tuple[Config,
     problems: list[str] = []
     needs_deploy, needs_login = mode != "delete", mode != "dry-run"
 
-    def get(name: str, required: bool = False, clean: bool = True) -> str:
-        value = settings.get(name) or ""
-        if clean:  # values pasted from `az ... -o tsv` or quoted twice
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1].strip()
+    def get(name: str, required: bool = False, pattern: re.Pattern | None = None, what: str = "") -> str:
+        value = (settings.get(name) or "").strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":  # pasted with its quotes
+            value = value[1:-1].strip()
         if required and not value:
             problems.append(f"{name} is not set; for example {name}={EXAMPLES[name]}")
+        elif value and pattern:
+            check(name, pattern.fullmatch(value) is not None, what)
         return value
 
     def check(name: str, ok: bool, what: str) -> None:
@@ -211,30 +213,19 @@ def load_config(settings: dict[str, str], mode: str = "deploy") -> tuple[Config,
 
     def command(name: str) -> tuple[str, ...]:
         try:
-            return tuple(shlex.split(get(name, clean=False)))
+            return tuple(shlex.split(settings.get(name) or ""))
         except ValueError as error:
             problems.append(f"{name} cannot be split like a shell command line ({error}); for example {EXAMPLES[name]}")
             return ()
 
-    subscription_id = get("AZURE_SUBSCRIPTION_ID", required=True)
-    if subscription_id:
-        check("AZURE_SUBSCRIPTION_ID", GUID.fullmatch(subscription_id) is not None, "a subscription ID (a GUID)")
-    resource_group = get("AZURE_RESOURCE_GROUP", required=True)
-    if resource_group:
-        check("AZURE_RESOURCE_GROUP", RESOURCE_GROUP.fullmatch(resource_group) is not None, "a resource group name")
-    name = get("ACI_CONTAINER_GROUP_NAME", required=True)
-    if name:
-        check("ACI_CONTAINER_GROUP_NAME", GROUP_NAME.fullmatch(name) is not None, "a valid container group name")
+    subscription_id = get("AZURE_SUBSCRIPTION_ID", True, GUID, "a subscription ID (a GUID)")
+    resource_group = get("AZURE_RESOURCE_GROUP", True, RESOURCE_GROUP, "a resource group name")
+    name = get("ACI_CONTAINER_GROUP_NAME", True, GROUP_NAME, "a valid container group name")
     values: dict = {}
 
     if needs_login:
-        values["tenant_id"] = get("AZURE_TENANT_ID", required=True)
-        if values["tenant_id"]:
-            tenant_ok = re.fullmatch(r"[0-9a-zA-Z.-]+", values["tenant_id"]) is not None
-            check("AZURE_TENANT_ID", tenant_ok, "a tenant ID (a GUID or a domain)")
-        values["client_id"] = get("AZURE_CLIENT_ID", required=True)
-        if values["client_id"]:
-            check("AZURE_CLIENT_ID", GUID.fullmatch(values["client_id"]) is not None, "an application (client) ID")
+        values["tenant_id"] = get("AZURE_TENANT_ID", True, TENANT, "a tenant ID (a GUID or a domain)")
+        values["client_id"] = get("AZURE_CLIENT_ID", True, GUID, "an application (client) ID")
         values["client_secret"] = get("AZURE_CLIENT_SECRET")
         values["certificate_path"] = get("AZURE_CLIENT_CERTIFICATE_PATH")
         values["certificate_password"] = get("AZURE_CLIENT_CERTIFICATE_PASSWORD")
@@ -243,22 +234,16 @@ def load_config(settings: dict[str, str], mode: str = "deploy") -> tuple[Config,
                 "Neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set; for example "
                 f"AZURE_CLIENT_SECRET=<{EXAMPLES['AZURE_CLIENT_SECRET']}>"
             )
-        elif not values["client_secret"]:
-            try:
-                with open(values["certificate_path"], "rb") as certificate:
-                    certificate.read(1)
-            except OSError as error:
-                problems.append(
-                    f"AZURE_CLIENT_CERTIFICATE_PATH cannot be read ({error.strerror}); set it to a PEM or PKCS12 "
-                    f"file with the certificate and its key, e.g. {EXAMPLES['AZURE_CLIENT_CERTIFICATE_PATH']}"
-                )
+        elif not values["client_secret"] and not os.access(values["certificate_path"], os.R_OK):
+            problems.append(
+                "AZURE_CLIENT_CERTIFICATE_PATH names no readable file; set it to a PEM or PKCS12 file with the "
+                f"certificate and its private key, for example {EXAMPLES['AZURE_CLIENT_CERTIFICATE_PATH']}"
+            )
         values["authority_host"] = https_url("AZURE_AUTHORITY_HOST", PUBLIC_AUTHORITY)
         values["resource_manager_endpoint"] = https_url("AZURE_RESOURCE_MANAGER_ENDPOINT", PUBLIC_ARM)
 
     if needs_deploy:
-        location = get("AZURE_LOCATION", required=True)
-        if location:
-            check("AZURE_LOCATION", re.fullmatch(r"[A-Za-z0-9 ]+", location) is not None, "an Azure region name")
+        location = get("AZURE_LOCATION", True, LOCATION, "an Azure region name")
         values["location"] = location.replace(" ", "").lower()
         values["subnet_id"] = resource_id("ACI_SUBNET_ID", "Microsoft.Network/virtualNetworks/subnets")
         subnet_subscription = parse_resource_id(values["subnet_id"]).get("subscription", "")

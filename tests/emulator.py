@@ -134,7 +134,7 @@ class Emulator:
             "ACI_CONTAINER_GROUP_NAME": "aci-private-demo",
             "ACI_SUBNET_ID": f"{base}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci",
             "ACI_IDENTITY_ID": f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull",
-            "ACI_IMAGE": "acrprivatedemo.azurecr.io/hello-world:latest",
+            "ACI_IMAGE": "acrprivatedemo.azurecr.io/aci-helloworld:latest",
         }
 
     def add_fault(self, method: str, path: str = ".*", **kwargs) -> None:
@@ -271,7 +271,7 @@ class Emulator:
             variable.pop("secureValue", None)  # Azure never returns secure values
         properties["provisioningState"] = phase
         if properties.get("ipAddress") and phase == "Succeeded":
-            properties["ipAddress"]["ip"] = "10.0.1.4"
+            properties["ipAddress"]["ip"] = "10.0.0.4"
         if not pending:
             for container in properties.get("initContainers") or []:
                 container["properties"]["instanceView"] = self.container_view(
@@ -433,14 +433,16 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Local Entra ID + ARM emulator for deploy.py.")
     parser.add_argument("--env-file", default=".env.emulator", help="write deploy.py's settings here")
-    parser.add_argument("--delay", type=float, default=5.0, help="seconds from PUT to Succeeded")
+    parser.add_argument("--ca-file", default=".emulator-ca.pem", help="write the CA that deploy.py must trust here")
+    parser.add_argument("--delay", type=float, default=5.0, help="seconds from PUT to the outcome (5)")
     parser.add_argument("--outcome", choices=["Succeeded", "Failed", "Crashing"], default="Succeeded")
     args = parser.parse_args()
     with Emulator(delay=args.delay, outcome=args.outcome) as emulator:
+        Path(args.ca_file).write_bytes(emulator.ca_path.read_bytes())
         Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
         print(f"Emulating Entra ID and ARM at {emulator.url}; settings written to {args.env_file}", flush=True)
         print("In another shell, trusting the emulator's CA (Ctrl-C here stops it):", flush=True)
-        print(f"  REQUESTS_CA_BUNDLE={emulator.ca_path} python deploy.py --env-file {args.env_file}", flush=True)
+        print(f"  REQUESTS_CA_BUNDLE={args.ca_file} python deploy.py --env-file {args.env_file}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

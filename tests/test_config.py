@@ -117,7 +117,7 @@ def test_unreadable_certificate_is_reported(settings, tmp_path):
     del settings["AZURE_CLIENT_SECRET"]
     settings["AZURE_CLIENT_CERTIFICATE_PATH"] = str(tmp_path / "missing.pem")
     [problem] = problems_for(settings)
-    assert problem.startswith("AZURE_CLIENT_CERTIFICATE_PATH cannot be read")
+    assert problem.startswith("AZURE_CLIENT_CERTIFICATE_PATH names no readable file")
 
 
 def test_every_problem_is_reported_at_once(settings):

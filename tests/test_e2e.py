@@ -74,7 +74,7 @@ def test_deploy_sends_the_identity_pull_body_and_prints_the_private_ip(emulator,
     assert put.body["properties"]["ipAddress"]["type"] == "Private"
     env = put.body["properties"]["containers"][0]["properties"]["environmentVariables"]
     assert env == [{"name": "DB_PASSWORD", "secureValue": SECURE_VALUE}]  # on the wire, never on screen
-    assert "private IP:         10.0.1.4 (80/TCP)" in result.stdout
+    assert "private IP:         10.0.0.4 (80/TCP)" in result.stdout
     assert "provisioning state: Succeeded" in result.stdout
     assert "container aci-private-demo: Running, restarts 0" in result.stdout
 
@@ -94,8 +94,9 @@ def test_waiting_shows_states_and_events_as_they_happen_without_flooding_azure(e
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert "  provisioning: Creating" in result.stderr
-    assert 'aci-private-demo: Normal event Pulling: pulling image "acrprivatedemo.azurecr.io/hello-world:latest"' in (
-        result.stderr
+    assert (
+        'aci-private-demo: Normal event Pulling: pulling image "acrprivatedemo.azurecr.io/aci-helloworld:latest"'
+        in (result.stderr)
     )
     assert result.stderr.count("event Pulling") == 2  # each event once: the init and the app container
     assert "init container init: Terminated, exit code 0, restarts 0" in result.stdout
@@ -109,7 +110,7 @@ def test_provisioning_failure_shows_the_pull_events_and_an_acrpull_hint(emulator
     result = deploy(emulator, tmp_path)
     assert result.returncode == 1
     assert "error: Failed: Container group 'aci-private-demo' failed" in result.stderr
-    assert 'aci-private-demo: Failed: Failed to pull image "acrprivatedemo.azurecr.io/hello-world:latest"' in (
+    assert 'aci-private-demo: Failed: Failed to pull image "acrprivatedemo.azurecr.io/aci-helloworld:latest"' in (
         result.stderr
     )
     assert "AcrPull" in result.stderr and "--allow-trusted-services true" in result.stderr
