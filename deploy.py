@@ -72,7 +72,7 @@ PUBLIC_ARM = "https://management.azure.com"
 ARM_AUDIENCES = {"https://management.usgovcloudapi.net": "https://management.core.usgovcloudapi.net"}
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
 POLL_SECONDS = 2  # the SDK defaults to 30 s; ACI sends no Retry-After, so this is how soon we notice the end
-PROGRESS_SECONDS = 3  # how often the group is read for new states and events while waiting
+PROGRESS_SECONDS = 5  # how often the group is read for new states and events while waiting
 SECURE_PLACEHOLDER = "<secure value not shown>"
 
 # A valid value for each setting, shown in every error about it (and mirrored in .env.example).

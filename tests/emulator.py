@@ -77,6 +77,7 @@ class Record:
     query: dict
     status: int
     body: object = None
+    at: float = field(default_factory=time.monotonic)  # when the answer was ready
 
 
 def _now() -> str:
@@ -254,6 +255,10 @@ class Emulator:
             if not SUBNET_ID.fullmatch(subnet.get("id", "")):
                 return "InvalidSubnetId", f"The subnet ID '{subnet.get('id')}' is invalid."
         return None
+
+    def outcome_at(self, name: str) -> float:
+        """When (time.monotonic) the last PUT of the group named reaches its outcome."""
+        return next(g["started"] for g in self.groups.values() if g["name"] == name) + self.delay
 
     def phase(self, key: str) -> str:
         elapsed = time.monotonic() - self.groups[key]["started"]
