@@ -130,7 +130,10 @@ def chart(results: dict, path: Path) -> None:
         for index, tool in enumerate(names):
             values = [[sample[key] for sample in results[(delay, tool)]] for delay in delays]
             medians = [statistics.median(v) for v in values]
-            errors = [[m - min(v) for m, v in zip(medians, values)], [max(v) - m for m, v in zip(medians, values)]]
+            errors = [
+                [m - min(v) for m, v in zip(medians, values, strict=True)],
+                [max(v) - m for m, v in zip(medians, values, strict=True)],
+            ]
             xs = [i + (index - (len(names) - 1) / 2) * width for i in range(len(delays))]
             bars = axis.bar(xs, medians, width, yerr=errors, capsize=4, label=tool)
             axis.bar_label(bars, fmt="%.1f", padding=2, fontsize=9)
