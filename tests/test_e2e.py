@@ -88,7 +88,7 @@ def test_a_second_run_updates_the_existing_group(emulator, tmp_path):
 
 
 def test_waiting_shows_states_and_events_as_they_happen_without_flooding_azure(emulator, tmp_path):
-    emulator.delay = 4
+    emulator.delay = 6  # the group is read every 5 s: once while it is Creating
     started = time.monotonic()
     result = deploy(emulator, tmp_path, "-v", ACI_INIT_IMAGE="acrprivatedemo.azurecr.io/init:1")
     elapsed = time.monotonic() - started
