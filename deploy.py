@@ -44,6 +44,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.identity import AzureAuthorityHosts, CertificateCredential, ClientSecretCredential
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
@@ -365,7 +366,12 @@ def build_container_group(config: Config) -> ContainerGroup:
 
 def create_client(config: Config) -> ContainerInstanceManagementClient:
     """An ARM client signed in as the service principal, for any cloud or test endpoint."""
-    microsoft_cloud = urlsplit(config.authority_host).hostname in {host for host in vars(AzureAuthorityHosts).values()}
+    microsoft_clouds = (
+        AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
+        AzureAuthorityHosts.AZURE_CHINA,
+        AzureAuthorityHosts.AZURE_GOVERNMENT,
+    )
+    microsoft_cloud = urlsplit(config.authority_host).hostname in microsoft_clouds
     # Any other authority (Azure Stack, a test endpoint) must not send MSAL to login.microsoftonline.com first.
     options = {"authority": config.authority_host, "disable_instance_discovery": not microsoft_cloud}
     if config.client_secret:
@@ -632,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     except HttpResponseError as error:
         report_error(error)
         return 3 if error.status_code == 403 else 1
-    except ServiceRequestError as error:
+    except (ServiceRequestError, ServiceResponseError) as error:  # after azure-core's retries
         say(f"error: could not reach Azure ({error.message}); check the network, proxy and endpoints")
         return 1
 

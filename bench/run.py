@@ -1,7 +1,10 @@
 """Benchmark: how long users wait, and how hard each tool works, against the local emulator.
 
     python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt -r bench/requirements.txt
-    .venv/bin/python bench/run.py            # about 6 minutes; --runs and --long-runs to change
+    .venv/bin/python bench/run.py            # about 9 minutes; --runs and --long-runs to change
+
+For the az CLI leg, put az on PATH or name it with --az (for example after
+`python3 -m venv /tmp/az && /tmp/az/bin/pip install azure-cli`: --az /tmp/az/bin/az).
 
 Runs deploy.py, the tutorial baseline (bench/baseline.py: the same SDK with its defaults) and, when it
 is installed, the az CLI, alternating, for provisioning delays of about 5 s and 20 s with no Retry-After
@@ -13,14 +16,18 @@ bench/results.md and bench/results.png.
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -39,23 +46,66 @@ METRICS = {  # key: (column title, format)
 }
 
 
-def tools() -> dict[str, list[str]]:
-    found = {
-        "deploy.py": [sys.executable, str(ROOT / "deploy.py")],
-        "baseline (SDK defaults)": [sys.executable, str(ROOT / "bench" / "baseline.py")],
+def az_setup(az: str, emulator: Emulator, config: Path) -> dict[str, str]:
+    """An az CLI profile in config, signed in to the emulator's cloud (once, not timed): its environment."""
+    script = Path(az).read_text(errors="replace")
+    python = next(word for word in re.findall(r"[/\w.-]*python3?[\w.]*", script) if Path(word).is_file())
+    az_version = subprocess.run([python, "-c", "from azure.cli.core import __version__; print(__version__)"],
+                                check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    # A fresh profile would first look online for a newer az; record that this version was just checked.
+    versions = {
+        "core": {"local": az_version, "pypi": az_version},
+        "azure-cli": {"local": az_version, "pypi": az_version},
     }
-    if shutil.which("az"):
-        found["az CLI"] = [str(ROOT / "bench" / "az_create.sh")]
+    (config / "versionCheck.json").write_text(json.dumps({"versions": versions, "update_time": str(datetime.now())}))
+    env = {"AZURE_CONFIG_DIR": str(config), "AZURE_CORE_COLLECT_TELEMETRY": "no",
+           "AZURE_CORE_INSTANCE_DISCOVERY": "false", **guarded(emulator)}  # fmt: skip
+    settings = emulator.settings()
+    for command in (
+        ["cloud", "register", "--name", "Emulator", "--endpoint-resource-manager", emulator.url],
+        ["cloud", "set", "--name", "Emulator"],
+        ["login", "--service-principal", "--username", settings["AZURE_CLIENT_ID"], "--tenant",
+         settings["AZURE_TENANT_ID"], "--password", settings["AZURE_CLIENT_SECRET"], "--output", "none"],
+    ):  # fmt: skip
+        subprocess.run([az, *command], env={**os.environ, **env}, check=True, capture_output=True)
+    return env
+
+
+def az_create(az: str, name: str, settings: dict[str, str]) -> list[str]:
+    """What the az CLI docs show for a group in a subnet pulling as a user-assigned identity."""
+    return [az, "container", "create", "--resource-group", settings["AZURE_RESOURCE_GROUP"], "--name", name,
+            "--image", settings["ACI_IMAGE"], "--os-type", "Linux", "--cpu", "1", "--memory", "1.5", "--ports", "80",
+            "--ip-address", "Private", "--location", settings["AZURE_LOCATION"], "--subnet", settings["ACI_SUBNET_ID"],
+            "--assign-identity", settings["ACI_IDENTITY_ID"], "--acr-identity", settings["ACI_IDENTITY_ID"],
+            "--output", "none"]  # fmt: skip
+
+
+def guarded(emulator: Emulator) -> dict[str, str]:
+    """Every measured process trusts the emulator and dies on any connection beyond loopback."""
+    return {"REQUESTS_CA_BUNDLE": str(emulator.ca_path), "PYTHONPATH": str(ROOT / "tests" / "guard"),
+            "DEPLOY_TEST_NETWORK": "loopback"}  # fmt: skip
+
+
+def tools(emulator: Emulator, az: str | None, az_config: Path) -> dict[str, tuple]:
+    """Each tool: a function from the group name to its command line, and its extra environment."""
+    python = sys.executable
+    found = {
+        "deploy.py": (lambda name: [python, str(ROOT / "deploy.py")], guarded(emulator)),
+        "baseline (SDK defaults)": (lambda name: [python, str(ROOT / "bench" / "baseline.py")], guarded(emulator)),
+    }
+    if az:
+        found["az CLI"] = (lambda name: az_create(az, name, emulator.settings()), az_setup(az, emulator, az_config))
     else:
-        print("az CLI not installed: its runs are skipped", file=sys.stderr)
+        print("az CLI not found (see --az): its runs are skipped", file=sys.stderr)
     return found
 
 
-def run_once(emulator: Emulator, argv: list[str], name: str) -> dict[str, float]:
+def run_once(emulator: Emulator, tool: tuple, name: str) -> dict[str, float]:
     """One deployment as a user starts it, measured from outside the process."""
+    command, extra_env = tool
+    argv = command(name)
     emulator.requests.clear()
-    env = {**os.environ, **emulator.settings(), "ACI_CONTAINER_GROUP_NAME": name}
-    env["REQUESTS_CA_BUNDLE"] = str(emulator.ca_path)
+    env = {**os.environ, **emulator.settings(), "ACI_CONTAINER_GROUP_NAME": name, **extra_env}
     with tempfile.TemporaryFile() as stderr:
         launched = time.monotonic()
         process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT / "bench")
@@ -150,15 +200,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per tool at the 5 s delay (5)")
     parser.add_argument("--long-runs", type=int, default=3, help="runs per tool at the 20 s delay (3)")
+    parser.add_argument("--az", default=shutil.which("az"), help="the az CLI to compare (default: az on PATH)")
     args = parser.parse_args()
-    commands, results = tools(), {}
-    runs = {5.0: args.runs, 20.0: args.long_runs}
-    with Emulator() as emulator:
+    results: dict = {}
+    serial = itertools.count()
+    runs = {delay: count for delay, count in ((5.0, args.runs), (20.0, args.long_runs)) if count}
+    with Emulator() as emulator, tempfile.TemporaryDirectory(prefix="bench-az-") as az_config:
+        commands = tools(emulator, args.az, Path(az_config))
         for delay, count in runs.items():
             emulator.delay = delay
-            for run in range(count):
-                for tool, argv in commands.items():  # alternating, so drift hits every tool alike
-                    sample = run_once(emulator, argv, f"bench-{len(results)}-{run}-{int(delay)}")
+            for _ in range(count):
+                for tool, command in commands.items():  # alternating, so drift hits every tool alike
+                    sample = run_once(emulator, command, f"bench-{next(serial)}")
                     results.setdefault((delay, tool), []).append(sample)
                     print(f"{delay:g} s  {tool:<24} " + "  ".join(f"{k}={v:.2f}" for k, v in sample.items()),
                           file=sys.stderr, flush=True)  # fmt: skip

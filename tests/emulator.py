@@ -53,7 +53,7 @@ SUBNET_ID = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+",
     re.IGNORECASE,
 )
-API_VERSION = "2023-05-01"
+IDENTITY_PULL_API_VERSION = "2021-07-01"
 
 
 @dataclass
@@ -183,6 +183,25 @@ class Emulator:
         return 200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": access_token}
 
     # ARM ----------------------------------------------------------------------------------------
+    def cloud_metadata(self) -> dict:
+        return {
+            "name": "Emulator",
+            "resourceManager": self.url + "/",
+            "authentication": {"loginEndpoint": self.url + "/", "audiences": [self.url + "/"], "tenant": "common"},
+            "suffixes": {"acrLoginServer": "azurecr.io"},
+        }
+
+    def account_list(self, path: str) -> dict:
+        tenant = {"id": f"/tenants/{self.tenant_id}", "tenantId": self.tenant_id}
+        subscription = {"id": f"/subscriptions/{self.subscription_id}", "subscriptionId": self.subscription_id,
+                        "tenantId": self.tenant_id, "displayName": "Emulator", "state": "Enabled"}  # fmt: skip
+        return {"value": [tenant if path == "/tenants" else subscription]}
+
+    def subnet(self, path: str) -> dict:
+        delegation = {"name": "aci", "properties": {"serviceName": "Microsoft.ContainerInstance/containerGroups"}}
+        properties = {"addressPrefix": "10.0.0.0/24", "delegations": [delegation], "provisioningState": "Succeeded"}
+        return {"id": path, "name": path.rsplit("/", 1)[1], "properties": properties}
+
     def check_token(self, authorization: str) -> dict | None:
         token = authorization.removeprefix("Bearer ")
         audience, expiry = self.tokens.get(token, ("", 0))
@@ -399,17 +418,24 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             if entra and method == "POST":
                 form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
                 return (*emulator.token(entra[1], form), {})
+            if path == "/metadata/endpoints" and method == "GET":  # the az CLI registers a cloud from it
+                return 200, emulator.cloud_metadata(), {}
             problem = emulator.check_token(self.headers.get("Authorization", ""))
             if problem:
                 return 401, problem, {"WWW-Authenticate": 'Bearer authorization_uri="", error="invalid_token"'}
+            if method == "GET" and path in ("/subscriptions", "/tenants"):  # what az login lists
+                return 200, emulator.account_list(path), {}
+            if method == "GET" and SUBNET_ID.fullmatch(path):  # az container create checks the delegation
+                return 200, emulator.subnet(path), {}
             operation = OPERATION_PATH.fullmatch(path)
             if operation and method == "GET":
                 return (*emulator.operation_status(operation["id"]), {})
             group = GROUP_PATH.fullmatch(path)
             if not group:
                 return 404, arm_error("InvalidResourceType", f"No route for {method} {path}."), {}
-            if query.get("api-version") != [API_VERSION]:
-                return 400, arm_error("InvalidApiVersionParameter", f"Use api-version {API_VERSION}."), {}
+            if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION:
+                message = f"Identity pulls need api-version {IDENTITY_PULL_API_VERSION} or later."
+                return 400, arm_error("InvalidApiVersionParameter", message), {}
             key = path.lower()
             if method == "PUT":
                 try:
