@@ -533,6 +533,8 @@ HINTS = {
     "and AZURE_TENANT_ID (the subscription's tenant)",
     "AADSTS7000215": "AZURE_CLIENT_SECRET is wrong or expired; make a new one: "
     "az ad sp credential reset --id <AZURE_CLIENT_ID>",
+    "AADSTS700027": "the certificate is not registered on the app; add it: "
+    "az ad app credential reset --id <AZURE_CLIENT_ID> --cert @<certificate.pem> --append",
     "AADSTS700016": "AZURE_CLIENT_ID is not an application in tenant AZURE_TENANT_ID; check both: "
     "az ad sp show --id <AZURE_CLIENT_ID>",
     "AADSTS90002|Unable to get authority configuration": "tenant AZURE_TENANT_ID does not exist; look it up: "

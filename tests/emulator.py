@@ -33,7 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import trustme
+from cryptography import x509
 
 TENANT_ID = "72f988bf-0000-4000-8000-00000000c0de"
 CLIENT_ID = "0a1b2c3d-0000-4000-8000-00000000a11e"
@@ -92,6 +94,7 @@ class Emulator:
     def __init__(self, delay: float = 0.0, outcome: str = "Succeeded", host: str = "127.0.0.1"):
         self.delay, self.outcome = delay, outcome  # outcome: "Succeeded", "Failed" (image pull) or "Crashing"
         self.tenant_id, self.client_id, self.client_secret = TENANT_ID, CLIENT_ID, CLIENT_SECRET
+        self.certificate_pem: bytes | None = None  # the public certificate registered on the app, if any
         self.subscription_id, self.resource_groups = SUBSCRIPTION_ID, {RESOURCE_GROUP}
         self.requests: list[Record] = []
         self.tokens: dict[str, tuple[str, float]] = {}  # access token -> (audience, expiry)
@@ -172,7 +175,11 @@ class Emulator:
         if form.get("client_id") != self.client_id:
             message = f"Application with identifier '{form.get('client_id')}' was not found in the directory."
             return 400, entra_error("unauthorized_client", 700016, message)
-        if form.get("client_secret") != self.client_secret:
+        if "client_assertion" in form:  # a certificate credential signs a JWT instead of sending a secret
+            if not self.assertion_is_valid(form["client_assertion"], tenant):
+                message = "Client assertion failed signature validation: the certificate is not registered on the app."
+                return 401, entra_error("invalid_client", 700027, message)
+        elif form.get("client_secret") != self.client_secret:
             message = "Invalid client secret provided. Ensure the secret being sent in the request is the client "
             message += f"secret value, not the client secret ID, for a secret added to app '{self.client_id}'."
             return 401, entra_error("invalid_client", 7000215, message)
@@ -181,6 +188,17 @@ class Emulator:
         with self.lock:
             self.tokens[access_token] = (audience, time.time() + 3600)
         return 200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": access_token}
+
+    def assertion_is_valid(self, assertion: str, tenant: str) -> bool:
+        if self.certificate_pem is None:
+            return False
+        key = x509.load_pem_x509_certificate(self.certificate_pem).public_key()
+        audience = f"{self.url}/{tenant}/oauth2/v2.0/token"
+        try:
+            claims = jwt.decode(assertion, key, algorithms=["RS256", "PS256"], audience=audience)
+        except jwt.InvalidTokenError:
+            return False
+        return claims.get("iss") == claims.get("sub") == self.client_id
 
     # ARM ----------------------------------------------------------------------------------------
     def cloud_metadata(self) -> dict:

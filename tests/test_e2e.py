@@ -222,3 +222,50 @@ def test_dry_run_sends_no_request_at_all(emulator, tmp_path):
     result = run_deploy("--dry-run", "--env-file", str(env_file), network="none", env=env_for(emulator))
     assert result.returncode == 0
     assert emulator.requests == []
+
+
+def self_signed_certificate(path, password: bytes | None = None) -> bytes:
+    """A service principal's certificate: private key and certificate in one PEM file; returns the certificate."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sp-aci-deployer")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption) + pem)
+    return pem
+
+
+def test_certificate_credential_signs_in_and_deploys(emulator, tmp_path):
+    emulator.certificate_pem = self_signed_certificate(tmp_path / "sp.pem", password=b"cert-pass-4321")
+    changes = {"AZURE_CLIENT_SECRET": "", "AZURE_CLIENT_CERTIFICATE_PATH": str(tmp_path / "sp.pem"),
+               "AZURE_CLIENT_CERTIFICATE_PASSWORD": "cert-pass-4321"}  # fmt: skip
+    result = deploy(emulator, tmp_path, "-v", **changes)
+    assert result.returncode == 0, result.stderr
+    assert "cert-pass-4321" not in result.stdout + result.stderr
+    token_request = next(record for record in emulator.requests if record.path.endswith("/token"))
+    assert token_request.status == 200
+
+
+def test_an_unregistered_certificate_is_refused_and_a_wrong_password_sends_nothing(emulator, tmp_path):
+    emulator.certificate_pem = self_signed_certificate(tmp_path / "registered.pem")
+    self_signed_certificate(tmp_path / "other.pem", password=b"right-password")
+    other = {"AZURE_CLIENT_SECRET": "", "AZURE_CLIENT_CERTIFICATE_PATH": str(tmp_path / "other.pem")}
+    unregistered = deploy(emulator, tmp_path, **other, AZURE_CLIENT_CERTIFICATE_PASSWORD="right-password")
+    assert unregistered.returncode == 3 and "AADSTS700027" in unregistered.stderr
+    assert "az ad app credential reset" in unregistered.stderr
+    emulator.requests.clear()
+    wrong_password = deploy(emulator, tmp_path, **other, AZURE_CLIENT_CERTIFICATE_PASSWORD="wrong-password")
+    assert wrong_password.returncode == 2 and "AZURE_CLIENT_CERTIFICATE_PATH" in wrong_password.stderr
+    assert "wrong-password" not in wrong_password.stderr and emulator.requests == []
