@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.emulator import Emulator  # noqa: E402
 
 METRICS = {  # key: (column title, format)
-    "launch_to_put": ("launch → PUT (s)", "{:.2f}"),
+    "launch_to_put": ("launch → PUT (s)", "{:.3f}"),
     "detection": ("outcome → exit (s)", "{:.2f}"),
     "wall": ("wall time (s)", "{:.1f}"),
     "requests": ("requests", "{:.0f}"),
