@@ -149,6 +149,8 @@ def markdown(results: dict, dry_runs: list[float], runs: dict[float, int]) -> st
     ]
     for (delay, tool), samples in results.items():
         cells = [cell([sample[key] for sample in samples], fmt) for key, (_, fmt) in METRICS.items()]
+        if not delay:  # nothing to wait for: the rate would only count the final GET
+            cells[list(METRICS).index("waiting_rate")] = "-"
         lines.append(f"| {delay:g} s | {tool} | " + " | ".join(cells) + " |")
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
