@@ -5,7 +5,7 @@ from tests.conftest import IDENTITY_ID, SECURE_VALUE, SUBNET_ID
 
 
 def body_for(settings):
-    config, _ = deploy.load_config(settings, "dry-run")
+    config, _ = deploy.load_settings(settings, "dry-run")
     return deploy.build_container_group(config).serialize()
 
 

@@ -5,15 +5,17 @@ import pytest
 import deploy
 from tests.conftest import CLIENT_SECRET, SECURE_VALUE, SUBSCRIPTION
 
+EXAMPLES = {setting.name: setting.example for setting in deploy.SETTINGS}
+
 
 def problems_for(settings, mode="deploy"):
-    with pytest.raises(deploy.ConfigError) as caught:
-        deploy.load_config(settings, mode)
+    with pytest.raises(deploy.SettingsError) as caught:
+        deploy.load_settings(settings, mode)
     return caught.value.problems
 
 
 def test_valid_settings_load_with_defaults(settings):
-    config, warnings = deploy.load_config(settings)
+    config, warnings = deploy.load_settings(settings)
     assert (config.cpu, config.memory_in_gb, config.ports, config.restart_policy) == (1.0, 1.5, (80,), "Always")
     assert config.secure_environment == {"DB_PASSWORD": SECURE_VALUE}
     assert config.authority_host == "https://login.microsoftonline.com"
@@ -33,7 +35,7 @@ def test_missing_or_empty_required_setting_is_named_with_an_example(settings, va
         settings[variable] = absent
     [problem] = problems_for(settings)
     assert problem.startswith(f"{variable} is not set; for example {variable}=")
-    assert problem.split("=", 1)[1] == deploy.EXAMPLES[variable]
+    assert problem.split("=", 1)[1] == EXAMPLES[variable]
 
 
 def test_neither_secret_nor_certificate_is_reported(settings):
@@ -46,7 +48,7 @@ def test_quotes_and_whitespace_pasted_around_values_are_removed(settings):
     settings["ACI_SUBNET_ID"] = f"  '{settings['ACI_SUBNET_ID']}'\r"
     settings["ACI_IDENTITY_ID"] = f'"{settings["ACI_IDENTITY_ID"]}"'
     settings["AZURE_SUBSCRIPTION_ID"] = f" {SUBSCRIPTION}\n"
-    config, _ = deploy.load_config(settings)
+    config, _ = deploy.load_settings(settings)
     assert config.subnet_id.startswith("/subscriptions/") and config.subnet_id.endswith("/subnets/aci")
     assert config.identity_id.endswith("/userAssignedIdentities/id-pull")
     assert config.subscription_id == SUBSCRIPTION
@@ -132,13 +134,13 @@ def test_every_problem_is_reported_at_once(settings):
 def test_dry_run_needs_no_credentials_and_delete_needs_no_deploy_settings(settings):
     for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
         del settings[name]
-    deploy.load_config(settings, "dry-run")
+    deploy.load_settings(settings, "dry-run")
     delete_only = {
         k: settings[k] for k in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "ACI_CONTAINER_GROUP_NAME")
     }
     assert len(problems_for(delete_only, "delete")) == 3  # tenant, client, secret
     delete_only.update(AZURE_TENANT_ID="contoso.onmicrosoft.com", AZURE_CLIENT_ID=SUBSCRIPTION, AZURE_CLIENT_SECRET="x")
-    deploy.load_config(delete_only, "delete")
+    deploy.load_settings(delete_only, "delete")
 
 
 def test_optional_settings_are_parsed(settings):
@@ -147,7 +149,7 @@ def test_optional_settings_are_parsed(settings):
         ACI_COMMAND="python -c 'print(1)'", ACI_DNS_SERVERS="10.0.0.4, 168.63.129.16", ACI_ENV_MODE="prod",
         AZURE_LOCATION="West Europe",
     )  # fmt: skip
-    config, _ = deploy.load_config(settings)
+    config, _ = deploy.load_settings(settings)
     assert (config.cpu, config.memory_in_gb, config.ports) == (0.5, 2.0, (80, 443))
     assert config.restart_policy == "OnFailure" and config.location == "westeurope"
     assert config.command == ("python", "-c", "print(1)")
@@ -157,7 +159,7 @@ def test_optional_settings_are_parsed(settings):
 
 def test_unknown_aci_setting_warns_with_the_closest_known_name(settings):
     settings.update(ACI_MEMORY="2", ACI_IMGAE="x", ACI_ENV_OK="1", AZURE_SOMETHING_ELSE="not ours")
-    _, warnings = deploy.load_config(settings)
+    _, warnings = deploy.load_settings(settings)
     assert warnings == [
         "ACI_IMGAE is not a setting deploy.py reads, so it is ignored; did you mean ACI_IMAGE?",
         "ACI_MEMORY is not a setting deploy.py reads, so it is ignored; did you mean ACI_MEMORY_GB?",
@@ -166,7 +168,7 @@ def test_unknown_aci_setting_warns_with_the_closest_known_name(settings):
 
 def test_secrets_never_appear_in_the_config_repr(settings, tmp_path):
     settings["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = "cert-pass-4321"
-    text = repr(deploy.load_config(settings)[0])
+    text = repr(deploy.load_settings(settings)[0])
     assert "DB_PASSWORD" not in text
     for secret in (CLIENT_SECRET, SECURE_VALUE, "cert-pass-4321"):
         assert secret not in text
