@@ -1,18 +1,21 @@
 """A local emulator of Entra ID and Azure Resource Manager (container groups only), over HTTPS on
-127.0.0.1, for the end-to-end tests, the README's "try it without an Azure account" and the benchmark.
+127.0.0.1, for the end-to-end tests, the README's one-command demo and the benchmark.
 
-It behaves like the real services where deploy.py can tell the difference:
+It behaves like the real services where deploy.py can tell the difference, and each rule names its
+source: the ACI and ARM documentation on Microsoft Learn ("docs"), the ARM REST spec for api-version
+2023-05-01 ("spec"), test recordings of real traffic in the azure-cli, azure-sdk-for-python, .NET and
+PowerShell repositories ("recordings"), or a guess where no source shows the detail ("guess").
 - Entra ID: the OpenID discovery document and the client-credentials token endpoint, checking tenant,
-  client ID and secret, answering errors in Entra's shape (AADSTS codes).
-- ARM: PUT a container group (201 new, 200 existing, provisioningState Pending, only an
-  Azure-AsyncOperation header and no Retry-After, like real ACI), the operation going
-  Pending -> Creating -> Succeeded or Failed after `delay` seconds, GET with an instance view, DELETE.
-  Only tokens it issued for the ARM audience are accepted; the body is checked the way ARM checks it.
+  client ID and secret or certificate, answering errors in Entra's shape (AADSTS codes).
+- ARM: PUT a container group, the operation going Pending -> Creating -> Succeeded or Failed after
+  `delay` seconds, GET with an instance view, container logs, DELETE. Only tokens it issued for the
+  ARM audience are accepted; the body is checked the way ARM checks it.
 - Faults on demand (add_fault), and every request recorded (requests).
 
-    python -m tests.emulator --env-file .env.emulator [--delay 5]
+    python -m tests.emulator --demo [--delay 7] [--outcome Crashing]
 
-starts it, writes the settings deploy.py needs to that file, and serves until Ctrl-C.
+runs deploy.py against it once, as a user would, and stops. Without --demo it writes the settings
+deploy.py needs to --env-file and serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,15 +23,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import random
 import re
 import secrets
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +44,7 @@ import jwt
 import trustme
 from cryptography import x509
 
+ROOT = Path(__file__).resolve().parent.parent
 TENANT_ID = "72f988bf-0000-4000-8000-00000000c0de"
 CLIENT_ID = "0a1b2c3d-0000-4000-8000-00000000a11e"
 CLIENT_SECRET = "emulator-secret~not-for-azure-0123"
@@ -47,6 +55,7 @@ GROUP_PATH = re.compile(
     r"/containerGroups/(?P<name>[^/]+)",
     re.IGNORECASE,
 )
+LOGS_PATH = re.compile(GROUP_PATH.pattern + r"/containers/(?P<container>[^/]+)/logs", re.IGNORECASE)
 OPERATION_PATH = re.compile(
     r"/subscriptions/[^/]+/providers/Microsoft\.ContainerInstance/locations/[^/]+/operations/(?P<id>[^/]+)",
     re.IGNORECASE,
@@ -55,7 +64,18 @@ SUBNET_ID = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+",
     re.IGNORECASE,
 )
-IDENTITY_PULL_API_VERSION = "2021-07-01"
+ENTRA_PATH = re.compile(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)")
+IDENTITY_PULL_API_VERSION = "2021-07-01"  # docs: identity pulls need 2021-07-01 or later
+MAX_PORTS_PER_IP = 5  # docs: "at most 5 ports per IP address"
+# What one PUT may not change on a group that exists (docs, and Azure's message below).
+FIXED_ON_UPDATE = {
+    "OS type": lambda p: p.get("osType"),
+    "restart policy": lambda p: p.get("restartPolicy") or "Always",
+    "subnet": lambda p: sorted(s.get("id", "").lower() for s in p.get("subnetIds") or []),
+    "CPU": lambda p: [c["properties"]["resources"]["requests"].get("cpu") for c in p["containers"]],
+    "memory": lambda p: [c["properties"]["resources"]["requests"].get("memoryInGB") for c in p["containers"]],
+}
+OUTCOMES = ("Succeeded", "Failed", "Crashing", "Exited", "Completed", "NoCapacity")
 
 
 @dataclass
@@ -82,8 +102,12 @@ class Record:
     at: float = field(default_factory=time.monotonic)  # when the answer was ready
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _stamp(datetime.now(timezone.utc))
 
 
 def arm_error(code: str, message: str) -> dict:
@@ -92,7 +116,10 @@ def arm_error(code: str, message: str) -> dict:
 
 class Emulator:
     def __init__(self, delay: float = 0.0, outcome: str = "Succeeded", host: str = "127.0.0.1"):
-        self.delay, self.outcome = delay, outcome  # outcome: "Succeeded", "Failed" (image pull) or "Crashing"
+        # outcome: Succeeded, Failed (image pull), Crashing (CrashLoopBackOff), Exited (exit code 1),
+        # Completed (exit code 0), NoCapacity (operation Failed with an InsufficientCapacity event)
+        self.delay, self.outcome = delay, outcome
+        self.put_succeeded = False  # recordings: a PUT sometimes answers 201 already Succeeded
         self.tenant_id, self.client_id, self.client_secret = TENANT_ID, CLIENT_ID, CLIENT_SECRET
         self.certificate_pem: bytes | None = None  # the public certificate registered on the app, if any
         self.subscription_id, self.resource_groups = SUBSCRIPTION_ID, {RESOURCE_GROUP}
@@ -102,6 +129,7 @@ class Emulator:
         self.operations: dict[str, str] = {}  # operation id -> group path
         self.faults: list[Fault] = []
         self.lock = threading.Lock()
+        self.random = random.Random(7)  # event order, shuffled per response (recordings)
         self._ca = trustme.CA()
         self._tmp = tempfile.TemporaryDirectory(prefix="aci-emulator-")
         self.ca_path = Path(self._tmp.name) / "emulator-ca.pem"
@@ -232,65 +260,62 @@ class Emulator:
         return None
 
     def put_group(self, path: str, match: re.Match, body: dict) -> tuple[int, dict, dict]:
-        problem = self.validate(match, body)
+        key = path.lower()
+        problem = self.validate(match, body) or self.refused_update(key, match["name"], body)
         if problem:
             return 400, arm_error(*problem), {}
-        key = path.lower()
         with self.lock:
             existing = key in self.groups
             operation_id = str(uuid.uuid4())
-            self.groups[key] = {"body": body, "name": match["name"], "path": path, "started": time.monotonic()}
-            self.groups[key]["start_time"] = _now()
+            started = time.monotonic() - (self.delay if self.put_succeeded else 0)
+            self.groups[key] = {"body": body, "name": match["name"], "path": path, "started": started,
+                                "start_time": datetime.now(timezone.utc)}  # fmt: skip
             self.operations[operation_id] = key
-        location = body["location"]
+        # recordings: the operation URL has api-version 2018-06-01 and, lately, signature parameters too
         operation = f"{self.url}/subscriptions/{match['sub']}/providers/Microsoft.ContainerInstance/locations/"
-        operation += f"{location}/operations/{operation_id}?api-version=2018-06-01"
-        return (200 if existing else 201), self.group_view(key, pending=True), {"Azure-AsyncOperation": operation}
+        operation += f"{body['location']}/operations/{operation_id}?api-version=2018-06-01"
+        operation += f"&t={time.time_ns()}&c=MIIHhzCCBm-gAwIBAgITHg&s={secrets.token_urlsafe(16)}&h=emu"
+        # recordings: 201 for a new group, 200 for an existing one; only Azure-AsyncOperation, no Retry-After
+        view = self.group_view(key, pending=not self.put_succeeded)
+        return (200 if existing else 201), view, {"Azure-AsyncOperation": operation}
 
     def validate(self, match: re.Match, body: dict) -> tuple[str, str] | None:
         """The checks ARM and ACI make before accepting a group, for the rules this sample relies on."""
+        properties = body.get("properties") or {}
+        problem = self.check_scope(match, body, properties)
+        for rule in (check_shape, check_credentials, check_network):
+            problem = problem or rule(match["name"], properties)
+        return problem
+
+    def check_scope(self, match: re.Match, body: dict, properties: dict) -> tuple[str, str] | None:
         if match["sub"].lower() != self.subscription_id.lower():
             return "SubscriptionNotFound", f"The subscription '{match['sub']}' could not be found."
         if match["rg"].lower() not in {rg.lower() for rg in self.resource_groups}:
             return "ResourceGroupNotFound", f"Resource group '{match['rg']}' could not be found."
         if not body.get("location"):
             return "LocationRequired", "The location property is required for this definition."
-        properties = body.get("properties") or {}
-        containers = properties.get("containers") or []
-        if not containers or not properties.get("osType"):
-            return "InvalidRequestContent", "The request content was invalid: 'containers' and 'osType' are required."
-        for container in containers + (properties.get("initContainers") or []):
-            if not container.get("name") or not (container.get("properties") or {}).get("image"):
-                return "InvalidRequestContent", "Each container needs a name and an image."
-        for container in containers:
-            if not container["properties"].get("resources", {}).get("requests"):
-                return "InvalidRequestContent", f"Container '{container['name']}' has no resource requests."
         identities = {key.lower() for key in (body.get("identity") or {}).get("userAssignedIdentities") or {}}
         for credential in properties.get("imageRegistryCredentials") or []:
-            if not credential.get("server"):
-                return "InvalidRequestContent", "Required property 'server' not found in JSON."
-            if bool(credential.get("username")) == bool(credential.get("identity")):
-                return "AmbiguousImageResitryCredentialType", (
-                    f"The registry credential type in the 'imageRegistryCredentials' of container group "
-                    f"'{match['name']}' cannot be detected. Please set exactly one of username or identity"
-                )
-            if credential.get("identity") and credential["identity"].lower() not in identities:
+            if credential.get("identity") and credential["identity"].lower() not in identities:  # docs, catalogue
                 return "InvalidImageRegistryIdentity", (
                     f"The identity in the 'imageRegistryCredentials' of container group '{match['name']}' "
                     "not found in container group identity list."
                 )
-        ip_address = properties.get("ipAddress") or {}
-        subnets = properties.get("subnetIds") or []
-        if ip_address.get("type") == "Private" and not subnets:
-            return "PrivateIPAddressNotSupported", "A private IP address needs 'subnetIds'."
-        if subnets and (ip_address.get("type") == "Public" or ip_address.get("dnsNameLabel")):
-            return "PublicIPAddressNotSupported", "A container group in a subnet cannot have a public IP or DNS label."
-        container_ports = {p["port"] for c in containers for p in c["properties"].get("ports") or []}
-        if ip_address and {p["port"] for p in ip_address.get("ports") or []} - container_ports:
-            return "InvalidIpAddressPorts", "Every port of the IP address must be opened by a container."
-        for subnet in subnets:
-            if not SUBNET_ID.fullmatch(subnet.get("id", "")):
-                return "InvalidSubnetId", f"The subnet ID '{subnet.get('id')}' is invalid."
+        return None
+
+    def refused_update(self, key: str, name: str, body: dict) -> tuple[str, str] | None:
+        """docs: ACI refuses a PUT that changes the OS type, CPU, memory, GPU, restart policy or network of
+        an existing group; other changes (image, environment, command) are applied in place."""
+        stored = self.groups.get(key)
+        if stored is None or self.phase(key) == "Failed":
+            return None
+        old, new = stored["body"]["properties"], body["properties"]
+        if any(read(old) != read(new) for read in FIXED_ON_UPDATE.values()):
+            return "InvalidContainerGroupUpdate", (
+                f"The updates on container group '{name}' are invalid. If you are going to update the os type, "
+                "restart policy, network profile, CPU, memory or GPU resources for a container group, you must "
+                "delete it first and then create a new one."
+            )
         return None
 
     def outcome_at(self, name: str) -> float:
@@ -300,7 +325,7 @@ class Emulator:
     def phase(self, key: str) -> str:
         elapsed = time.monotonic() - self.groups[key]["started"]
         if elapsed >= self.delay:
-            return "Failed" if self.outcome == "Failed" else "Succeeded"
+            return "Failed" if self.outcome in ("Failed", "NoCapacity") else "Succeeded"
         return "Pending" if elapsed < self.delay * 0.3 else "Creating"
 
     def group_view(self, key: str, pending: bool = False) -> dict:
@@ -310,65 +335,136 @@ class Emulator:
         body = json.loads(json.dumps(stored["body"]))
         properties = body["properties"]
         for variable in (v for c in properties["containers"] for v in c["properties"].get("environmentVariables", [])):
-            variable.pop("secureValue", None)  # Azure never returns secure values
+            variable.pop("secureValue", None)  # docs: Azure never returns secure values
         properties["provisioningState"] = phase
         if properties.get("ipAddress") and phase == "Succeeded":
             properties["ipAddress"]["ip"] = "10.0.0.4"
         if not pending:
             for container in properties.get("initContainers") or []:
-                container["properties"]["instanceView"] = self.container_view(
-                    phase, container, stored["start_time"], init=True
-                )
+                container["properties"]["instanceView"] = self.container_view(phase, container, stored, init=True)
             for container in properties["containers"]:
-                container["properties"]["instanceView"] = self.container_view(phase, container, stored["start_time"])
-            state = {"Succeeded": "Running", "Failed": "Failed"}.get(phase, "Pending")
-            properties["instanceView"] = {"state": state, "events": []}
+                container["properties"]["instanceView"] = self.container_view(phase, container, stored)
+            properties["instanceView"] = self.group_instance_view(phase, stored)
         body.update(id=stored["path"], name=stored["name"], type="Microsoft.ContainerInstance/containerGroups")
         return body
 
-    def container_view(self, phase: str, container: dict, started: str, init: bool = False) -> dict:
+    def group_instance_view(self, phase: str, stored: dict) -> dict:
+        state = {"Succeeded": "Running", "Failed": "Failed"}.get(phase, "Pending")
+        events = []
+        if phase == "Failed" and self.outcome == "NoCapacity":  # a real trace: the name ends with a period
+            location = stored["body"]["location"]
+            message = (f"The requested resource is not available in the location '{location}' at this moment. "
+                       "Please retry with a different resource request or in another location.")  # fmt: skip
+            events = [self.event(stored, 0, "InsufficientCapacity.", message, "Warning")]
+        return {"state": state, "events": events}
+
+    def event(self, stored: dict, second: int, name: str, message: str, kind: str = "Normal") -> dict:
+        stamp = _stamp(stored["start_time"] + timedelta(seconds=second))
+        return {"count": 1, "firstTimestamp": stamp, "lastTimestamp": stamp, "name": name, "message": message,
+                "type": kind}  # fmt: skip
+
+    def container_view(self, phase: str, container: dict, stored: dict, init: bool = False) -> dict:
         image = container["properties"]["image"]
-
-        def event(name: str, message: str, kind: str = "Normal", count: int = 1) -> dict:
-            stamp = started
-            return {"count": count, "firstTimestamp": stamp, "lastTimestamp": stamp, "name": name,
-                    "message": message, "type": kind}  # fmt: skip
-
-        if phase in ("Pending",):
+        if phase == "Pending" or self.outcome == "NoCapacity":
             return {"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": "Pending"}, "events": []}
-        events = [event("Pulling", f'pulling image "{image}"')]
-        if phase == "Creating":
-            return {"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": "ContainerCreating"},
-                    "events": events}  # fmt: skip
+        events = [self.event(stored, 0, "Pulling", f'pulling image "{image}"')]
+        current, restarts = {"state": "Waiting", "detailStatus": "ContainerCreating"}, 0
         if phase == "Failed":
             failure = f'Failed to pull image "{image}": unauthorized: authentication required'
-            events += [
-                event("Failed", failure, "Warning"),
-                event("BackOff", f'Back-off pulling image "{image}"', "Warning"),
-            ]
+            events += [self.event(stored, 1, "Failed", failure, "Warning"),
+                       self.event(stored, 2, "BackOff", f'Back-off pulling image "{image}"', "Warning")]  # fmt: skip
             current = {"state": "Waiting", "detailStatus": "ImagePullBackOff"}
-            return {"restartCount": 0, "currentState": current, "events": events}
-        events += [event("Pulled", f'Successfully pulled image "{image}"'), event("Started", "Started container")]
-        if init:
-            current = {"state": "Terminated", "exitCode": 0, "detailStatus": "Completed"}
-        elif self.outcome == "Crashing":
-            current = {"state": "Waiting", "detailStatus": "CrashLoopBackOff: Back-off restarting failed"}
-            return {"restartCount": 3, "currentState": current, "events": events}
+        elif phase == "Succeeded":
+            events += [self.event(stored, 1, "Pulled", f'Successfully pulled image "{image}"'),
+                       self.event(stored, 2, "Started", "Started container")]  # fmt: skip
+            current, restarts = self.run_state(init)
+        # recordings: events are not in time order, and the order differs between responses
+        return {"restartCount": restarts, "currentState": current, "events": self.random.sample(events, len(events))}
+
+    def run_state(self, init: bool) -> tuple[dict, int]:
+        if init or self.outcome == "Completed":
+            return {"state": "Terminated", "exitCode": 0, "detailStatus": "Completed"}, 0
+        if self.outcome == "Exited":
+            return {"state": "Terminated", "exitCode": 1, "detailStatus": "Error"}, 0
+        if self.outcome == "Crashing":  # recordings: Succeeded while the container crash-loops happens
+            return {"state": "Waiting", "detailStatus": "CrashLoopBackOff: Back-off restarting failed"}, 3
+        return {"state": "Running", "startTime": _now(), "detailStatus": ""}, 0
+
+    def logs(self, key: str, container: str, tail: int | None) -> tuple[int, dict]:
+        if self.outcome in ("Crashing", "Exited"):
+            lines = [f"worker {n}: connecting to the database at db.internal:5432" for n in range(1, 30)]
+            lines.append("fatal: could not connect to the database after 29 attempts")
         else:
-            current = {"state": "Running", "startTime": _now(), "detailStatus": ""}
-        return {"restartCount": 0, "currentState": current, "events": events}
+            lines = [f"{container}: listening on port 80"]
+        return 200, {"content": "\n".join(lines[-tail:] if tail else lines) + "\n"}
 
     def operation_status(self, operation_id: str) -> tuple[int, dict]:
         key = self.operations.get(operation_id)
         if key is None or key not in self.groups:
             return 404, arm_error("OperationNotFound", f"Operation '{operation_id}' was not found.")
         phase = self.phase(key)
-        body = {"id": operation_id, "status": phase, "startTime": self.groups[key]["start_time"],
-                "properties": {"events": []}}  # fmt: skip
+        # recordings: {id, status, startTime}, and lately no "properties" at all
+        body = {"id": operation_id, "status": phase, "startTime": _stamp(self.groups[key]["start_time"])}
         if phase == "Failed":
             name = self.groups[key]["name"]
-            body["error"] = {"code": "Failed", "message": f"Container group '{name}' failed: the image pull failed."}
+            cause = "the image pull failed" if self.outcome == "Failed" else "a container could not be placed"
+            body["error"] = {"code": "Failed", "message": f"Container group '{name}' failed: {cause}."}
         return 200, body
+
+    def delete_group(self, key: str) -> tuple[int, dict | None, dict]:
+        """recordings: DELETE of an existing group answers 200 with its body; of a missing one, 204."""
+        if key not in self.groups:
+            return 204, None, {}
+        body = self.group_view(key)
+        with self.lock:
+            del self.groups[key]
+        return 200, body, {}
+
+
+def check_shape(name: str, properties: dict) -> tuple[str, str] | None:
+    containers = properties.get("containers") or []
+    if not containers or not properties.get("osType"):  # spec: both are required
+        return "InvalidRequestContent", "The request content was invalid: 'containers' and 'osType' are required."
+    for container in containers + (properties.get("initContainers") or []):
+        if not container.get("name") or not (container.get("properties") or {}).get("image"):
+            return "InvalidRequestContent", "Each container needs a name and an image."
+    for container in containers:
+        if not container["properties"].get("resources", {}).get("requests"):
+            return "InvalidRequestContent", f"Container '{container['name']}' has no resource requests."
+    return None
+
+
+def check_credentials(name: str, properties: dict) -> tuple[str, str] | None:
+    for credential in properties.get("imageRegistryCredentials") or []:
+        if not credential.get("server"):
+            return "InvalidRequestContent", "Required property 'server' not found in JSON."
+        if bool(credential.get("username")) == bool(credential.get("identity")):  # Azure's spelling (docs)
+            return "AmbiguousImageResitryCredentialType", (
+                f"The registry credential type in the 'imageRegistryCredentials' of container group "
+                f"'{name}' cannot be detected. Please set exactly one of username or identity"
+            )
+    return None
+
+
+def check_network(name: str, properties: dict) -> tuple[str, str] | None:
+    ip_address = properties.get("ipAddress") or {}
+    subnets = properties.get("subnetIds") or []
+    ports = [port["port"] for port in ip_address.get("ports") or []]
+    if ip_address.get("type") == "Private" and not subnets:
+        return "PrivateIPAddressNotSupported", "A private IP address needs 'subnetIds'."
+    if subnets and (ip_address.get("type") == "Public" or ip_address.get("dnsNameLabel")):
+        return "PublicIPAddressNotSupported", "A container group in a subnet cannot have a public IP or DNS label."
+    if len(ports) > MAX_PORTS_PER_IP:  # docs give the limit; the code and message are a guess
+        return "InvalidIpAddressPortCount", (
+            f"The IP address of container group '{name}' has {len(ports)} ports; at most {MAX_PORTS_PER_IP} are allowed"
+        )
+    container_ports = {p["port"] for c in properties["containers"] for p in c["properties"].get("ports") or []}
+    if set(ports) - container_ports:
+        return "InvalidIpAddressPorts", "Every port of the IP address must be opened by a container."
+    for subnet in subnets:
+        if not SUBNET_ID.fullmatch(subnet.get("id", "")):
+            return "InvalidSubnetId", f"The subnet ID '{subnet.get('id')}' is invalid."
+    return None
 
 
 def entra_error(error: str, code: int, description: str) -> dict:
@@ -381,6 +477,53 @@ def entra_error(error: str, code: int, description: str) -> dict:
         "trace_id": str(trace),
         "correlation_id": str(uuid.uuid4()),
     }
+
+
+def route(emulator: Emulator, method: str, path: str, query: dict, raw: bytes, authorization: str) -> tuple:
+    """(status, body, headers) for one request."""
+    entra = ENTRA_PATH.fullmatch(path)
+    if entra and method == "GET" and entra[2].startswith("v2.0"):
+        return (*emulator.openid_configuration(entra[1]), {})
+    if entra and method == "POST":
+        return (*emulator.token(entra[1], {k: v[0] for k, v in parse_qs(raw.decode()).items()}), {})
+    if path == "/metadata/endpoints" and method == "GET":  # the az CLI registers a cloud from it
+        return 200, emulator.cloud_metadata(), {}
+    problem = emulator.check_token(authorization)
+    if problem:
+        return 401, problem, {"WWW-Authenticate": 'Bearer authorization_uri="", error="invalid_token"'}
+    if method == "GET" and path in ("/subscriptions", "/tenants"):  # what az login lists
+        return 200, emulator.account_list(path), {}
+    if method == "GET" and SUBNET_ID.fullmatch(path):  # az container create checks the delegation
+        return 200, emulator.subnet(path), {}
+    if method == "GET" and (operation := OPERATION_PATH.fullmatch(path)):
+        return (*emulator.operation_status(operation["id"]), {})
+    return route_group(emulator, method, path, query, raw)
+
+
+def route_group(emulator: Emulator, method: str, path: str, query: dict, raw: bytes) -> tuple:
+    logs, group = LOGS_PATH.fullmatch(path), GROUP_PATH.fullmatch(path)
+    match = logs or group
+    if not match:
+        return 404, arm_error("InvalidResourceType", f"No route for {method} {path}."), {}
+    if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION:
+        message = f"Identity pulls need api-version {IDENTITY_PULL_API_VERSION} or later."
+        return 400, arm_error("InvalidApiVersionParameter", message), {}
+    key = path[: match.end("name")].lower()
+    if method == "PUT" and group:
+        try:
+            return emulator.put_group(path, group, json.loads(raw))
+        except ValueError:
+            return 400, arm_error("InvalidRequestContent", "The request content was not valid JSON."), {}
+    if method == "DELETE" and group:
+        return emulator.delete_group(key)
+    if key not in emulator.groups:
+        message = f"The Resource 'Microsoft.ContainerInstance/containerGroups/{match['name']}' under resource "
+        return 404, arm_error("ResourceNotFound", message + f"group '{match['rg']}' was not found."), {}
+    if method == "GET" and logs:
+        return (*emulator.logs(key, logs["container"], int(query.get("tail", ["0"])[0]) or None), {})
+    if method == "GET":
+        return 200, emulator.group_view(key), {}
+    return 405, arm_error("MethodNotAllowed", f"{method} is not supported here."), {}
 
 
 def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
@@ -416,10 +559,10 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             if fault:
                 status, body, headers = fault.status, arm_error(fault.code, fault.message), fault.headers
             else:
-                status, body, headers = self.route(method, url.path, parse_qs(url.query), raw)
-            recorded = (
-                json.loads(raw) if raw and self.headers.get("Content-Type", "").startswith("application/json") else None
-            )
+                authorization = self.headers.get("Authorization", "")
+                status, body, headers = route(emulator, method, url.path, parse_qs(url.query), raw, authorization)
+            is_json = self.headers.get("Content-Type", "").startswith("application/json")
+            recorded = json.loads(raw) if raw and is_json else None
             emulator.requests.append(Record(method, url.path, parse_qs(url.query), status, recorded))
             payload = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
@@ -429,64 +572,35 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def route(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, object, dict]:
-            entra = re.fullmatch(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)", path)
-            if entra and method == "GET" and entra[2].startswith("v2.0"):
-                return (*emulator.openid_configuration(entra[1]), {})
-            if entra and method == "POST":
-                form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
-                return (*emulator.token(entra[1], form), {})
-            if path == "/metadata/endpoints" and method == "GET":  # the az CLI registers a cloud from it
-                return 200, emulator.cloud_metadata(), {}
-            problem = emulator.check_token(self.headers.get("Authorization", ""))
-            if problem:
-                return 401, problem, {"WWW-Authenticate": 'Bearer authorization_uri="", error="invalid_token"'}
-            if method == "GET" and path in ("/subscriptions", "/tenants"):  # what az login lists
-                return 200, emulator.account_list(path), {}
-            if method == "GET" and SUBNET_ID.fullmatch(path):  # az container create checks the delegation
-                return 200, emulator.subnet(path), {}
-            operation = OPERATION_PATH.fullmatch(path)
-            if operation and method == "GET":
-                return (*emulator.operation_status(operation["id"]), {})
-            group = GROUP_PATH.fullmatch(path)
-            if not group:
-                return 404, arm_error("InvalidResourceType", f"No route for {method} {path}."), {}
-            if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION:
-                message = f"Identity pulls need api-version {IDENTITY_PULL_API_VERSION} or later."
-                return 400, arm_error("InvalidApiVersionParameter", message), {}
-            key = path.lower()
-            if method == "PUT":
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    return 400, arm_error("InvalidRequestContent", "The request content was not valid JSON."), {}
-                return emulator.put_group(path, group, body)
-            if key not in emulator.groups:
-                if method == "DELETE":
-                    return 204, None, {}
-                message = f"The Resource 'Microsoft.ContainerInstance/containerGroups/{group['name']}' under resource "
-                message += f"group '{group['rg']}' was not found."
-                return 404, arm_error("ResourceNotFound", message), {}
-            if method == "GET":
-                return 200, emulator.group_view(key), {}
-            if method == "DELETE":
-                body = emulator.group_view(key)
-                with emulator.lock:
-                    del emulator.groups[key]
-                return 200, body, {}
-            return 405, arm_error("MethodNotAllowed", f"{method} is not supported here."), {}
-
     return Handler
 
 
-def main() -> None:
+def demo(emulator: Emulator) -> int:
+    """Run deploy.py once against the emulator, exactly as a user would; its exit code."""
+    with tempfile.TemporaryDirectory(prefix="aci-demo-") as folder:
+        env_file = Path(folder) / ".env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
+        print(f"Emulating Entra ID and Azure Resource Manager at {emulator.url} (no Azure account needed).")
+        print("$ python deploy.py", flush=True)
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(emulator.ca_path)}  # trust the emulator's own CA
+        code = subprocess.run(
+            [sys.executable, str(ROOT / "deploy.py"), "--env-file", str(env_file)], env=env
+        ).returncode
+    print(f"deploy.py exited with {code}; the emulator has stopped.")
+    return code
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description="Local Entra ID + ARM emulator for deploy.py.")
-    parser.add_argument("--env-file", default=".env.emulator", help="write deploy.py's settings here")
-    parser.add_argument("--ca-file", default=".emulator-ca.pem", help="write the CA that deploy.py must trust here")
-    parser.add_argument("--delay", type=float, default=5.0, help="seconds from PUT to the outcome (5)")
-    parser.add_argument("--outcome", choices=["Succeeded", "Failed", "Crashing"], default="Succeeded")
+    parser.add_argument("--demo", action="store_true", help="run deploy.py against it once, then stop")
+    parser.add_argument("--env-file", default=".env.emulator", help="without --demo: write deploy.py's settings here")
+    parser.add_argument("--ca-file", default=".emulator-ca.pem", help="without --demo: write the CA to trust here")
+    parser.add_argument("--delay", type=float, default=7.0, help="seconds from PUT to the outcome (7)")
+    parser.add_argument("--outcome", choices=OUTCOMES, default="Succeeded", help="how the deployment ends")
     args = parser.parse_args()
     with Emulator(delay=args.delay, outcome=args.outcome) as emulator:
+        if args.demo:
+            return demo(emulator)
         Path(args.ca_file).write_bytes(emulator.ca_path.read_bytes())
         Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
         print(f"Emulating Entra ID and ARM at {emulator.url}; settings written to {args.env_file}", flush=True)
@@ -494,7 +608,8 @@ def main() -> None:
         print(f"  REQUESTS_CA_BUNDLE={args.ca_file} python deploy.py --env-file {args.env_file}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

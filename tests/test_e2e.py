@@ -79,12 +79,13 @@ def test_deploy_sends_the_identity_pull_body_and_prints_the_private_ip(emulator,
     assert "container aci-private-demo: Running, restarts 0" in result.stdout
 
 
-def test_a_second_run_updates_the_existing_group(emulator, tmp_path):
+def test_a_second_run_updates_the_existing_group_in_place(emulator, tmp_path):
     assert deploy(emulator, tmp_path).returncode == 0
-    assert deploy(emulator, tmp_path, ACI_CPU="2").returncode == 0
+    changed = deploy(emulator, tmp_path, ACI_IMAGE="acrprivatedemo.azurecr.io/aci-helloworld:v2", ACI_ENV_MODE="x")
+    assert changed.returncode == 0, changed.stderr
     puts = [record for record in emulator.requests if record.method == "PUT"]
-    assert [put.status for put in puts] == [201, 200]
-    assert puts[1].body["properties"]["containers"][0]["properties"]["resources"]["requests"]["cpu"] == 2
+    assert [put.status for put in puts] == [201, 200]  # image and environment change in place
+    assert puts[1].body["properties"]["containers"][0]["properties"]["image"].endswith(":v2")
 
 
 def test_waiting_shows_states_and_events_as_they_happen_without_flooding_azure(emulator, tmp_path):
