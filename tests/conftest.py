@@ -42,12 +42,13 @@ def write_env(path: Path, settings: dict[str, str]) -> Path:
     return path
 
 
-def run_deploy(*args: str, env: dict[str, str] | None = None, network: str = "none", timeout: float = 60, **kwargs):
+def run_deploy(*args: str, env: dict[str, str] | None = None, network: str = "none", timeout: float = 60,
+               launcher: tuple[str, ...] = (), **kwargs):  # fmt: skip
     """Run deploy.py exactly as a user does, in a clean environment, behind the network guard."""
     base = {key: os.environ[key] for key in ("PATH", "HOME", "SYSTEMROOT") if key in os.environ}
     full_env = {**base, "PYTHONPATH": str(GUARD), "DEPLOY_TEST_NETWORK": network, **(env or {})}
     return subprocess.run(
-        [sys.executable, str(ROOT / "deploy.py"), *args],
+        [*launcher, sys.executable, str(ROOT / "deploy.py"), *args],
         env=full_env,
         cwd=kwargs.pop("cwd", GUARD),  # never a developer's own .env
         capture_output=True,

@@ -1,11 +1,13 @@
 """The settings loader: every bad input is reported with its variable and a valid value, all at once."""
 
+import re
+
 import pytest
 
 import deploy
 from tests.conftest import CLIENT_SECRET, SECURE_VALUE, SUBSCRIPTION
 
-EXAMPLES = {setting.name: setting.example for setting in deploy.SETTINGS}
+EXAMPLES = deploy.EXAMPLES
 
 
 def problems_for(settings, mode="deploy"):
@@ -107,12 +109,12 @@ def test_bad_value_is_reported_with_variable_and_a_valid_example(settings, varia
     assert "for example" in problems[0] or "e.g." in problems[0]
 
 
-def test_subnet_in_another_subscription_is_rejected(settings):
+def test_subnet_in_another_subscription_is_rejected_without_echoing_either_id(settings):
     other = "00000000-0000-0000-0000-000000000001"
     settings["ACI_SUBNET_ID"] = settings["ACI_SUBNET_ID"].replace(SUBSCRIPTION, other)
     [problem] = problems_for(settings)
-    assert problem.startswith("ACI_SUBNET_ID is in subscription " + other)
-    assert "AZURE_SUBSCRIPTION_ID" in problem
+    assert problem.startswith("ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID")
+    assert other not in problem and SUBSCRIPTION not in problem
 
 
 def test_unreadable_certificate_is_reported(settings, tmp_path):
@@ -174,3 +176,37 @@ def test_secrets_never_appear_in_the_config_repr(settings, tmp_path):
         assert secret not in text
     settings["ACI_CPU"] = "bad"
     assert not any(secret in "\n".join(problems_for(settings)) for secret in (CLIENT_SECRET, SECURE_VALUE))
+
+
+@pytest.mark.parametrize("variable", [s.name for s in deploy.SETTINGS if s.hidden and s.check is not str])
+def test_a_secret_pasted_into_a_credential_or_id_setting_is_described_never_echoed(settings, variable):
+    settings[variable] = CLIENT_SECRET  # the client secret, pasted into the wrong line
+    [problem] = problems_for(settings)
+    assert CLIENT_SECRET not in problem and "s3cr3t" not in problem
+    assert problem.startswith(f"{variable} (value not shown: {len(CLIENT_SECRET)} characters")
+    assert f"for example {variable}={EXAMPLES[variable]}" in problem
+
+
+def test_every_example_passes_its_own_check_and_matches_env_example():
+    from tests.conftest import ROOT
+
+    shipped = dict(line.lstrip("# ").split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if re.match(r"#? ?[A-Z][A-Z0-9_]+=\S", line))  # fmt: skip
+    for setting in deploy.SETTINGS:
+        setting.check(setting.example)
+        if setting.name in shipped:
+            assert shipped[setting.name] == setting.example, setting.name
+
+
+@pytest.mark.parametrize("ports", ["80,81,82,83,84,85", "1,2,3,4,5,6,7"])
+def test_more_than_five_ports_is_a_settings_error(settings, ports):
+    settings["ACI_PORTS"] = ports
+    [problem] = problems_for(settings)
+    assert problem.startswith("ACI_PORTS=") and "at most 5 ports" in problem
+
+
+def test_a_reserved_port_is_a_warning_that_names_it_and_the_risk(settings):
+    settings["ACI_PORTS"] = "80,19390"
+    config, warnings = deploy.load_settings(settings)
+    assert config.ports == (80, 19390)
+    assert warnings == ["ACI_PORTS: port 19390 is on ACI's list of reserved ports; groups that use it can stay Waiting"]

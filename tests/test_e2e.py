@@ -2,6 +2,7 @@
 azure-mgmt-containerinstance, over HTTPS to the local Entra ID + ARM emulator, behind a guard that
 kills the process on any connection beyond loopback."""
 
+import dataclasses
 import re
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import sys
 import time
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 
+import deploy as script
 from tests.conftest import GUARD, ROOT, SECURE_VALUE, run_deploy, write_env
 from tests.emulator import Emulator
 
@@ -81,7 +84,7 @@ def test_deploy_sends_the_identity_pull_body_and_prints_the_private_ip(emulator,
 
 def test_a_second_run_updates_the_existing_group_in_place(emulator, tmp_path):
     assert deploy(emulator, tmp_path).returncode == 0
-    changed = deploy(emulator, tmp_path, ACI_IMAGE="acrprivatedemo.azurecr.io/aci-helloworld:v2", ACI_ENV_MODE="x")
+    changed = deploy(emulator, tmp_path, ACI_IMAGE=IMAGE_V2, ACI_ENV_MODE="x")
     assert changed.returncode == 0, changed.stderr
     puts = [record for record in emulator.requests if record.method == "PUT"]
     assert [put.status for put in puts] == [201, 200]  # image and environment change in place
@@ -118,13 +121,29 @@ def test_provisioning_failure_shows_the_pull_events_and_an_acrpull_hint(emulator
     assert result.stdout == ""
 
 
-def test_a_crashing_container_is_called_out_after_provisioning_succeeds(emulator, tmp_path):
+def test_a_crash_looping_container_exits_1_with_the_end_of_its_log(emulator, tmp_path):
     emulator.outcome = "Crashing"
     result = deploy(emulator, tmp_path)
-    assert result.returncode == 0
+    assert result.returncode == 1
     assert "container aci-private-demo: Waiting, restarts 3" in result.stdout
-    assert "warning: provisioning succeeded, but container aci-private-demo is Waiting" in result.stderr
-    assert "az container logs -g rg-aci-private -n aci-private-demo" in result.stderr
+    assert "error: provisioning succeeded, but container aci-private-demo is Waiting (CrashLoopBackOff" in result.stderr
+    logged = [line for line in result.stderr.splitlines() if line.startswith("  | ")]
+    assert len(logged) == 20 and logged[-1] == "  | fatal: could not connect to the database after 29 attempts"
+    assert "worker 10:" not in result.stderr and "worker 11:" in result.stderr  # the last 20 lines only
+    assert "az container logs -g rg-aci-private -n aci-private-demo --container-name aci-private-demo" in result.stderr
+    logs = [record for record in emulator.requests if record.path.endswith("/logs")]
+    assert len(logs) == 1 and logs[0].query["tail"] == ["20"]
+
+
+@pytest.mark.parametrize("outcome, policy, exit_code", [("Exited", "Never", 1), ("Completed", "Never", 0),
+                                                         ("Completed", "OnFailure", 0)])  # fmt: skip
+def test_a_run_once_container_succeeds_when_it_exits_0_and_fails_otherwise(emulator, tmp_path, outcome, policy,
+                                                                            exit_code):  # fmt: skip
+    emulator.outcome = outcome
+    result = deploy(emulator, tmp_path, ACI_RESTART_POLICY=policy)
+    assert result.returncode == exit_code, result.stderr
+    assert f"exit code {exit_code}" in result.stdout
+    assert ("The end of its log" in result.stderr) == (exit_code == 1)
 
 
 @pytest.mark.parametrize(
@@ -270,3 +289,136 @@ def test_an_unregistered_certificate_is_refused_and_a_wrong_password_sends_nothi
     wrong_password = deploy(emulator, tmp_path, **other, AZURE_CLIENT_CERTIFICATE_PASSWORD="wrong-password")
     assert wrong_password.returncode == 2 and "AZURE_CLIENT_CERTIFICATE_PATH" in wrong_password.stderr
     assert "wrong-password" not in wrong_password.stderr and emulator.requests == []
+
+
+def test_entra_id_unreachable_is_a_network_error_naming_the_host_not_bad_credentials(emulator, tmp_path):
+    result = deploy(emulator, tmp_path, AZURE_AUTHORITY_HOST="https://127.0.0.1:9")  # nothing listens there
+    assert result.returncode == 1
+    assert "error: could not reach 127.0.0.1:9 (" in result.stderr and "Connection refused" in result.stderr
+    assert "hint: check the network, DNS, any proxy" in result.stderr
+    assert "AZURE_CLIENT_SECRET is wrong" not in result.stderr
+
+
+def test_an_untrusted_tls_certificate_points_at_requests_ca_bundle(emulator, tmp_path):
+    env_file = write_env(tmp_path / ".env", settings_for(emulator))
+    result = run_deploy("--env-file", str(env_file), network="loopback")  # the emulator's CA is not trusted
+    host = emulator.url.removeprefix("https://")
+    assert result.returncode == 1, result.stderr
+    assert f"error: could not reach {host} (" in result.stderr and "CERTIFICATE_VERIFY_FAILED" in result.stderr
+    assert "REQUESTS_CA_BUNDLE" in result.stderr.split("hint:", 1)[1]
+    assert emulator.requests == []  # the TLS handshake failed before any request
+
+
+def test_a_refused_update_names_each_changed_setting_and_the_two_ways_on(emulator, tmp_path):
+    assert deploy(emulator, tmp_path).returncode == 0
+    emulator.requests.clear()
+    result = deploy(emulator, tmp_path, ACI_CPU="2", ACI_RESTART_POLICY="OnFailure", ACI_IMAGE=IMAGE_V2)
+    assert result.returncode == 1
+    assert "error: InvalidContainerGroupUpdate: The updates on container group 'aci-private-demo' are invalid." in (
+        result.stderr
+    )
+    assert "  ACI_CPU: 1 -> 2\n  ACI_RESTART_POLICY: Always -> OnFailure\n" in result.stderr
+    assert "ACI_MEMORY_GB" not in result.stderr and "ACI_IMAGE" not in result.stderr  # unchanged, or changeable
+    assert "python deploy.py --recreate" in result.stderr and "python deploy.py --delete" in result.stderr
+    assert calls(emulator)[2:] == [("PUT", "group"), ("GET", "group")]  # the refusal, then the live group
+    assert len(emulator.groups) == 1  # nothing deleted without --recreate
+
+
+IMAGE_V2 = "acrprivatedemo.azurecr.io/aci-helloworld:v2"
+
+
+def test_recreate_deletes_waits_and_creates_the_group_anew(emulator, tmp_path):
+    assert deploy(emulator, tmp_path).returncode == 0
+    emulator.requests.clear()
+    result = deploy(emulator, tmp_path, "--recreate", ACI_CPU="2")
+    assert result.returncode == 0, result.stderr
+    assert "Deleting container group aci-private-demo ..." in result.stderr
+    assert [call for call in calls(emulator) if call[1] == "group"][:3] == [("GET", "group"), ("DELETE", "group"),
+                                                                           ("PUT", "group")]  # fmt: skip
+    put = next(record for record in emulator.requests if record.method == "PUT")
+    assert put.status == 201  # created anew, not updated
+    assert "provisioning state: Succeeded" in result.stdout
+
+
+def test_recreate_of_a_missing_group_just_creates_it(emulator, tmp_path):
+    result = deploy(emulator, tmp_path, "--recreate")
+    assert result.returncode == 0, result.stderr
+    assert "Deleting" not in result.stderr and not any(r.method == "DELETE" for r in emulator.requests)
+
+
+def test_recreate_says_plainly_when_the_old_group_is_gone_and_the_new_one_failed(emulator, tmp_path):
+    assert deploy(emulator, tmp_path).returncode == 0
+    emulator.add_fault("PUT", status=400, code="InaccessibleImage", message="The image is not accessible.")
+    result = deploy(emulator, tmp_path, "--recreate")
+    assert result.returncode == 1
+    assert "error: InaccessibleImage" in result.stderr
+    assert "note: --recreate deleted the old container group aci-private-demo: it is gone" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "code, hint",
+    [
+        ("RegistryErrorResponse", "az acr import"),
+        ("MoreImageRegistryCredentialsThanContainers", "use one registry for both images"),
+        ("PrincipalNotFound", "wait a minute or two and run again"),
+        ("AmbiguousImageResitryCredentialType", "an identity and no username or password"),
+    ],
+)
+def test_each_refusal_gets_the_hint_for_its_exact_code(emulator, tmp_path, code, hint):
+    emulator.add_fault("PUT", status=400, code=code, message="InaccessibleImage is not the cause here.")
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 1
+    assert f"error: {code}: " in result.stderr
+    assert hint in result.stderr and "AcrPull" not in result.stderr  # the code decides, not words in the message
+
+
+def test_a_capacity_failure_after_the_put_shows_the_event_and_the_capacity_hint(emulator, tmp_path):
+    emulator.outcome, emulator.delay = "NoCapacity", 0.5
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 1
+    assert "error: Failed: Container group 'aci-private-demo' failed" in result.stderr
+    assert "group: InsufficientCapacity.: The requested resource is not available in the location" in result.stderr
+    assert "hint: the region has no capacity for this group now" in result.stderr
+
+
+def test_pull_failure_events_are_shown_in_time_order_though_azure_shuffles_them(emulator, tmp_path):
+    emulator.outcome, emulator.delay = "Failed", 0.5
+    result = deploy(emulator, tmp_path)
+    events = [line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("  aci-private-demo: ")]
+    assert events == ["Failed", "BackOff"]
+
+
+def test_progress_shows_each_event_once_in_time_order(emulator, tmp_path):
+    emulator.delay = 4.5  # polls at 0, 2, 4, 6 s; the progress read at 5 s sees Succeeded before the poller does
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = [line.split(" event ")[1].split(":")[0] for line in result.stderr.splitlines() if " event " in line]
+    assert events == ["Pulling", "Pulled", "Started"]
+
+
+def test_the_shapes_of_real_traffic_are_handled(emulator, tmp_path):
+    emulator.put_succeeded = True  # 201 already Succeeded
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 0, result.stderr
+    put = next(record for record in emulator.requests if record.method == "PUT")
+    assert put.status == 201 and "provisioning state: Succeeded" in result.stdout
+    operation = next(record for record in emulator.requests if OPERATION.search(record.path))
+    assert {"t", "c", "s", "h"} <= operation.query.keys()  # followed with its signature parameters
+    deleted = deploy(emulator, tmp_path, "--delete")
+    assert deleted.returncode == 0 and [r.status for r in emulator.requests if r.method == "DELETE"] == [200]
+
+
+def test_the_emulator_refuses_more_than_five_ports_like_azure(emulator, monkeypatch):
+    """deploy.py stops this before sending; the sample half alone sends it, and Azure's answer comes back."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))
+    settings, _ = script.load_settings({**emulator.settings(), "ACI_PORTS": "80"})
+    six_ports = dataclasses.replace(settings, ports=(80, 81, 82, 83, 84, 85))
+    with pytest.raises(HttpResponseError) as refused:
+        script.create_or_update(script.create_client(six_ports), six_ports, timeout=10)
+    assert refused.value.status_code == 400 and refused.value.error.code == "InvalidIpAddressPortCount"
+
+
+def test_a_new_principal_may_be_replication_lag(emulator, tmp_path):
+    result = deploy(emulator, tmp_path, AZURE_CLIENT_ID="11111111-0000-4000-8000-000000000000")
+    assert result.returncode == 3 and "AADSTS700016" in result.stderr
+    assert "created in the last few minutes" in result.stderr

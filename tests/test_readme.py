@@ -60,11 +60,14 @@ def test_every_deploy_command_in_the_readme_runs(workdir):
     assert [record.method for record in emulator.requests].count("DELETE") == 1
 
 
-def test_the_settings_error_shown_in_the_readme_is_what_the_script_prints():
+def test_the_settings_error_shown_in_the_readme_is_what_the_script_prints(tmp_path):
     block = section("Configuration").split("```text\n", 1)[1].split("```", 1)[0]
-    bad = dict(re.findall(r"^  ([A-Z_]+)='([^']*)'", block, re.MULTILINE))
-    assert bad, block
-    result = run_deploy("--dry-run", "--env-file", str(ROOT / ".env.example"), env=bad)
+    vnet = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-aci-private/providers/"
+    bad = {"ACI_SUBNET_ID": vnet + "Microsoft.Network/virtualNetworks/vnet-aci", "ACI_PORTS": "80,8o80"}
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    edited = [next((f"{k}={v}" for k, v in bad.items() if line.startswith(k + "=")), line) for line in lines]
+    (tmp_path / ".env").write_text("\n".join(edited) + "\n")
+    result = run_deploy("--dry-run", "--env-file", str(tmp_path / ".env"))
     assert result.returncode == 2
     assert result.stderr.splitlines() == block.splitlines()
 
