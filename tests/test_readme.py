@@ -1,4 +1,5 @@
-"""The README cannot drift from the code: its deploy.py commands run, its output and settings are real."""
+"""The README cannot drift from the code: its commands run, its output and tables are real, and what it
+teaches about Azure stays as corrected."""
 
 import os
 import re
@@ -10,20 +11,23 @@ import sys
 
 import pytest
 
+import deploy
 from tests.conftest import GUARD, ROOT, run_deploy, write_env
 from tests.emulator import Emulator
 
 README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, re.DOTALL)
 
 
 def section(title: str) -> str:
     return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
+def bash_blocks(text: str = README) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+
+
 def bash_lines(text: str = README) -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
-    return [line.strip() for block in blocks for line in block.splitlines()]
+    return [line.strip() for block in bash_blocks(text) for line in block.splitlines()]
 
 
 def run_readme_command(line: str, cwd, env: dict[str, str]):
@@ -48,16 +52,25 @@ def workdir(tmp_path):
 def test_every_deploy_command_in_the_readme_runs(workdir):
     cwd, emulator = workdir
     commands = [line for line in bash_lines() if "deploy.py" in line]
-    assert len(commands) >= 5, commands
+    assert len(commands) >= 4, commands
     for line in commands:
         result = run_readme_command(line, cwd, {"REQUESTS_CA_BUNDLE": str(emulator.ca_path)})
         assert result.returncode == 0, f"{line}\n{result.stderr}"
-        if line == "python deploy.py":
-            shown = section("Run").split("```text", 2)[2]
-            for output_line in result.stdout.splitlines():
-                assert output_line in shown, f"README's sample output lacks: {output_line}"
     assert [record.method for record in emulator.requests].count("PUT") == 2  # the deploy and the try-it deploy
     assert [record.method for record in emulator.requests].count("DELETE") == 1
+
+
+def test_the_first_setup_command_runs_the_demo_and_prints_what_run_shows():
+    first, second = bash_lines()[:2]
+    demo = shlex.split(first.split("&&")[-1])
+    assert demo[1:] == ["-m", "tests.emulator", "--demo"] and second.endswith("-m pytest")
+    env = {**os.environ, "PYTHONPATH": str(GUARD), "DEPLOY_TEST_NETWORK": "loopback"}
+    # One pipe for both streams, in the order a terminal shows them.
+    result = subprocess.run([sys.executable, *demo[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=60, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    shown = section("Run").split("This is what the first command", 1)[1].split("```text\n", 1)[1].split("```")[0]
+    assert re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", result.stdout).splitlines() == shown.splitlines()
 
 
 def test_the_settings_error_shown_in_the_readme_is_what_the_script_prints(tmp_path):
@@ -73,15 +86,18 @@ def test_the_settings_error_shown_in_the_readme_is_what_the_script_prints(tmp_pa
 
 
 def test_try_it_without_an_azure_account_works_as_written(tmp_path):
-    start, deploy = [line for line in bash_lines(section("Try it without an Azure account")) if "python" in line]
+    lines = bash_lines(section("Try it without an Azure account"))
+    demo = next(line for line in lines if "--demo" in line)
+    assert "--delay" in demo and "--outcome" in demo  # the flags, next to the command that takes them
+    start = next(line for line in lines if "--env-file .env.emulator" in line and "tests.emulator" in line)
+    deploy_line = next(line for line in lines if "deploy.py" in line)
     words = shlex.split(start.split("&&")[-1])
-    assert words[1:3] == ["-m", "tests.emulator"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     emulator = subprocess.Popen([sys.executable, *words[1:], "--delay", "0.5"], cwd=tmp_path, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         assert "Emulating Entra ID and ARM" in emulator.stdout.readline()
-        result = run_readme_command(deploy, tmp_path, {"PYTHONPATH": str(GUARD)})
+        result = run_readme_command(deploy_line, tmp_path, {"PYTHONPATH": str(GUARD)})
         assert result.returncode == 0, result.stderr
         assert "provisioning state: Succeeded" in result.stdout
     finally:
@@ -89,8 +105,9 @@ def test_try_it_without_an_azure_account_works_as_written(tmp_path):
         assert emulator.wait(timeout=10) == 0
 
 
-def names_in_table() -> set[str]:
-    return set(re.findall(r"^\| `([A-Z_<>]+)` \|", section("Configuration"), re.MULTILINE))
+def table_rows(title: str) -> list[list[str]]:
+    rows = [line.strip("|").split(" | ") for line in section(title).splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]
 
 
 def canonical(name: str) -> str:
@@ -100,8 +117,65 @@ def canonical(name: str) -> str:
     return name
 
 
-def test_configuration_table_env_example_and_script_name_the_same_settings():
+def test_configuration_table_env_example_and_script_name_the_same_settings_with_the_same_examples():
+    table = {row[0].strip("`"): row[2].strip("`") for row in table_rows("Configuration")}
     example = {canonical(n) for n in re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)}
-    script = {canonical(n) for n in re.findall(r'"((?:AZURE|ACI)_[A-Z_]+)"', (ROOT / "deploy.py").read_text())}
-    script.discard("ACI_")  # the prefix that unknown settings are checked against
-    assert names_in_table() == example == script
+    script = {setting.name for setting in deploy.SETTINGS} | {"ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>"}
+    assert set(table) == example == script
+    for setting in deploy.SETTINGS:
+        if table[setting.name] != "(secret)":
+            pattern = re.escape(table[setting.name]).replace(r"\.\.\.", ".*")  # "..." stands for the middle
+            assert re.fullmatch(pattern, setting.example), setting.name
+
+
+def test_troubleshooting_names_exactly_the_codes_and_events_that_have_hints():
+    named = {code for row in table_rows("Troubleshooting") for code in re.findall(r"`(\w+)`", row[1])}
+    assert named == set(deploy.HINTS) | set(deploy.EVENT_HINTS)
+
+
+def test_every_shell_variable_is_assigned_before_it_is_used():
+    assigned = set()
+    for line in bash_lines():
+        used = set(re.findall(r"\$([A-Z_][A-Z0-9_]*)", line)) - {"RANDOM"}
+        assert used <= assigned, f"{line}: {used - assigned} not assigned earlier"
+        assigned |= set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", line))
+        if line.startswith("read -r "):
+            assigned |= set(line.split("<")[0].split()[2:])
+
+
+def test_every_plain_python_deploy_command_runs_in_the_activated_venv():
+    for block in bash_blocks():
+        lines = block.splitlines()
+        if any(line.startswith("python deploy.py") for line in lines):
+            assert lines[0] == "source .venv/bin/activate", block
+
+
+def test_no_example_dns_server_is_the_groups_own_address_or_azure_dns():
+    examples = [
+        deploy.EXAMPLES["ACI_DNS_SERVERS"],
+        *re.findall(r"ACI_DNS_SERVERS=(\S+)", (ROOT / ".env.example").read_text()),
+    ]
+    examples += [row[2] for row in table_rows("Configuration") if row[0] == "`ACI_DNS_SERVERS`"]
+    for example in examples:
+        assert "10.0.0.4" not in example and "168.63.129.16" not in example
+    assert "musl" in section("Limitations")
+
+
+def test_what_the_readme_teaches_about_azure_stays_corrected():
+    prerequisites, clean_up = section("Prerequisites"), section("Clean up")
+    # The registry honours AcrPull; tags are listed before the lock-down; the principal's roles need no lookup.
+    assert "--role-assignment-mode rbac" in prerequisites
+    assert prerequisites.index("az acr repository show-tags") < prerequisites.index("--default-action Deny")
+    grants = [line for line in bash_lines(prerequisites) if line.startswith("az role assignment create")]
+    assert len(grants) == 4 and all("--assignee-object-id" in g and "--assignee-principal-type" in g for g in grants)
+    assert "--assignee $" not in prerequisites
+    assert "10 to 30 minutes" in section("Before you start") and "10-30 minutes" in deploy.HINTS["InaccessibleImage"]
+    # Clean-up removes the app registration, and says what a service association link does.
+    assert "az ad app delete --id $CLIENT_ID" in bash_lines(clean_up) and "az ad sp delete --id" not in clean_up
+    assert "service association link" in clean_up
+    # The pull's network path is documented both ways: claimed as fact nowhere, checked nowhere.
+    deploys = section("What it deploys")
+    assert "through a random platform public IP" in deploys and '"through the private endpoint"' in deploys
+    assert "private endpoint" not in section("Verify").replace("which network path", "")
+    assert "NAT gateway" in section("Limitations") and "19390" in section("Limitations")
+    assert "--recreate" in section("Run") and "in place" in section("Run")
