@@ -586,7 +586,9 @@ def read_variables(args: argparse.Namespace) -> tuple[dict[str, str], bool]:
     if args.verbose:
         say(f"settings from the environment: {', '.join(sorted(filter(ours, os.environ))) or 'none'}")
         say(f"settings from {path}: {', '.join(sorted(n for n in from_file if ours(n) and n not in os.environ))}")
-    return {**from_file, **os.environ}, bool(from_file) or os.path.isfile(path)
+    for name, value in from_file.items():  # what the file adds reaches the libraries too (REQUESTS_CA_BUNDLE)
+        os.environ.setdefault(name, value)
+    return dict(os.environ), bool(from_file) or os.path.isfile(path)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -53,6 +53,7 @@ def test_real_environment_wins_over_the_env_file(settings, tmp_path):
         ({"ACI_PORTS": "70000"}, "ACI_PORTS"),
         ({"AZURE_CLIENT_SECRET": ""}, "AZURE_CLIENT_SECRET"),
         ({"AZURE_AUTHORITY_HOST": "http://127.0.0.1:1"}, "AZURE_AUTHORITY_HOST"),
+        ({"ACI_PORTS": "80,81,82,83,84,85"}, "ACI_PORTS"),
     ],
 )
 def test_bad_settings_exit_2_naming_the_variable_without_a_traceback_or_any_request(

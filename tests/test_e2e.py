@@ -309,6 +309,12 @@ def test_an_untrusted_tls_certificate_points_at_requests_ca_bundle(emulator, tmp
     assert emulator.requests == []  # the TLS handshake failed before any request
 
 
+def test_a_ca_bundle_named_in_the_env_file_is_trusted(emulator, tmp_path):
+    env_file = write_env(tmp_path / ".env", settings_for(emulator, REQUESTS_CA_BUNDLE=str(emulator.ca_path)))
+    result = run_deploy("--env-file", str(env_file), network="loopback")  # not in the real environment
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_refused_update_names_each_changed_setting_and_the_two_ways_on(emulator, tmp_path):
     assert deploy(emulator, tmp_path).returncode == 0
     emulator.requests.clear()
@@ -338,6 +344,15 @@ def test_recreate_deletes_waits_and_creates_the_group_anew(emulator, tmp_path):
     put = next(record for record in emulator.requests if record.method == "PUT")
     assert put.status == 201  # created anew, not updated
     assert "provisioning state: Succeeded" in result.stdout
+
+
+def test_recreate_gives_up_waiting_with_the_same_guidance_as_a_deploy(emulator, tmp_path):
+    assert deploy(emulator, tmp_path).returncode == 0
+    emulator.delay = 60
+    result = deploy(emulator, tmp_path, "--recreate", "--timeout", "1")
+    assert result.returncode == 4
+    assert "gave up waiting after 1 s" in result.stderr and "The deployment goes on in Azure" in result.stderr
+    assert "note: --recreate deleted the old container group aci-private-demo: it is gone" in result.stderr
 
 
 def test_recreate_of_a_missing_group_just_creates_it(emulator, tmp_path):
