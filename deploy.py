@@ -1,34 +1,44 @@
 # SPDX-License-Identifier: MIT
-"""Deploy an Azure Container Instances group into a virtual network subnet that pulls its image from a
+"""Deploy an Azure Container Instances group into a virtual network subnet that pulls its images from a
 private Azure Container Registry as a user-assigned managed identity: no registry password exists.
 
 USAGE:
     python deploy.py [--env-file PATH] [--dry-run | --delete | --recreate] [--timeout SECONDS] [-v]
 
-    README.md explains the prerequisites (registry, identity, subnet, service principal) as az commands.
+    README.md explains the prerequisites (registry, identity, subnet, who deploys) as az commands.
 
     The top half of this file is the sample to copy, between [START sample] and [END sample]: a
-    Settings object, create_client, build_container_group, create_or_update and delete. It prints
-    nothing and reads no environment. The bottom half is this command line.
+    Settings object, create_credential, create_client, build_container_group, create_or_update and
+    delete. It prints nothing and reads no environment. The bottom half is this command line.
 
     Settings come from environment variables or an env file (default .env); the real environment wins.
 
     Required to deploy:
-    1) AZURE_TENANT_ID, AZURE_CLIENT_ID - the service principal that deploys
-    2) AZURE_CLIENT_SECRET, or AZURE_CLIENT_CERTIFICATE_PATH (+ AZURE_CLIENT_CERTIFICATE_PASSWORD)
-    3) AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_LOCATION - where the group goes (VNet's region)
-    4) ACI_CONTAINER_GROUP_NAME - 1-63 lowercase letters, digits and single hyphens
-    5) ACI_SUBNET_ID - subnet delegated to Microsoft.ContainerInstance/containerGroups
-    6) ACI_IDENTITY_ID - user-assigned managed identity with AcrPull on the registry
-    7) ACI_IMAGE - e.g. myregistry.azurecr.io/app:1.0
+    1) AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_LOCATION - where the group goes (VNet's region)
+    2) ACI_CONTAINER_GROUP_NAME - 1-63 lowercase letters, digits and single hyphens
+    3) ACI_SUBNET_ID - subnet delegated to Microsoft.ContainerInstance/containerGroups
+    4) ACI_IDENTITY_ID - user-assigned managed identity with AcrPull on the registry
+    5) ACI_IMAGE - e.g. myregistry.azurecr.io/app:1.0
+
+    Sign-in, without a password where you can (the first that applies):
+    - AZURE_TOKEN_CREDENTIALS names the way: EnvironmentCredential, WorkloadIdentityCredential,
+      AzureCliCredential, ManagedIdentityCredential (+ AZURE_CLIENT_ID for a user-assigned one), dev, prod
+    - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE - a federated token (CI with OIDC)
+    - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_CERTIFICATE_PATH (+ AZURE_CLIENT_CERTIFICATE_PASSWORD)
+    - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET - a service principal's secret
+    - none of them, and AZURE_CLIENT_ID unset - the Azure CLI's account (after az login)
 
     Optional: ACI_CPU (1), ACI_MEMORY_GB (1.5), ACI_PORTS (80, at most 5), ACI_COMMAND,
-    ACI_RESTART_POLICY (Always), ACI_ENV_<NAME>, ACI_SECURE_ENV_<NAME>, ACI_INIT_IMAGE, ACI_INIT_COMMAND,
-    ACI_DNS_SERVERS, AZURE_AUTHORITY_HOST, AZURE_RESOURCE_MANAGER_ENDPOINT.
+    ACI_RESTART_POLICY (Always), ACI_ENV_<NAME>, ACI_SECURE_ENV_<NAME>, ACI_DNS_SERVERS,
+    AZURE_AUTHORITY_HOST, AZURE_RESOURCE_MANAGER_ENDPOINT.
+    More containers: ACI_SIDECAR_<NAME>_IMAGE (+ _CPU, _MEMORY_GB, _PORTS, _COMMAND, _ENV_<VAR>,
+    _SECURE_ENV_<VAR>) adds an app container; ACI_INIT_IMAGE, then ACI_INIT_<N>_IMAGE for N = 2, 3, ...
+    (+ _COMMAND, _ENV_<VAR>, _SECURE_ENV_<VAR>) add init containers that run in that order;
+    ACI_SHARED_DIR mounts one empty directory at that path in every container.
 
 EXIT CODES:
     0 done, 1 Azure rejected the request, the deployment failed or a container is not running,
-    2 configuration or usage error (nothing sent), 3 authentication or authorization failed,
+    2 configuration or usage error (nothing sent), 3 sign-in or authorization failed,
     4 gave up waiting (--timeout), 130 interrupted (Ctrl-C).
 """
 
@@ -39,8 +49,16 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from azure.core import AzureClouds
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
-from azure.identity import AzureAuthorityHosts, CertificateCredential, ClientSecretCredential
+from azure.identity import (
+    AzureAuthorityHosts,
+    AzureCliCredential,
+    CertificateCredential,
+    ClientSecretCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+)
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance.models import (
     Container,
@@ -57,12 +75,29 @@ from azure.mgmt.containerinstance.models import (
     ResourceRequests,
     ResourceRequirements,
     UserAssignedIdentities,
+    Volume,
+    VolumeMount,
 )
 from azure.mgmt.core.tools import get_arm_endpoints
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
 POLL_SECONDS = 2  # the SDK defaults to 30 s; ACI sends no Retry-After, so this is how soon we notice the end
 PROGRESS_SECONDS = 5  # how often the wait reads the group for new states and events
+SHARED_VOLUME = "shared"  # ACI volume names are 5-63 characters
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerSettings:
+    """One container. Init containers take no CPU, memory or ports: ACI gives them the whole group's."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    environment: dict[str, str] = dataclasses.field(default_factory=dict)
+    secure_environment: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    cpu: float = 1.0
+    memory_in_gb: float = 1.5
+    ports: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,55 +110,63 @@ class Settings:
     location: str = ""
     subnet_id: str = ""
     identity_id: str = ""
-    image: str = ""
-    cpu: float = 1.0
-    memory_in_gb: float = 1.5
-    ports: tuple[int, ...] = (80,)
-    command: tuple[str, ...] = ()
+    containers: tuple[ContainerSettings, ...] = ()  # the first is the main one, named after the group
+    init_containers: tuple[ContainerSettings, ...] = ()  # run one after another, before the containers
+    shared_dir: str = ""  # an empty directory mounted at this path in every container, init containers too
     restart_policy: str = "Always"
-    environment: dict[str, str] = dataclasses.field(default_factory=dict)
-    secure_environment: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
-    init_image: str = ""
-    init_command: tuple[str, ...] = ()
     dns_servers: tuple[str, ...] = ()
+    # Who deploys: azure_cli, federated_token, managed_identity, certificate or client_secret.
+    sign_in: str = "azure_cli"
     tenant_id: str = ""
     client_id: str = ""
-    client_secret: str = dataclasses.field(default="", repr=False)
+    federated_token_file: str = ""
     certificate_path: str = ""
     certificate_password: str = dataclasses.field(default="", repr=False)
+    client_secret: str = dataclasses.field(default="", repr=False)
     authority_host: str = "https://" + AzureAuthorityHosts.AZURE_PUBLIC_CLOUD
     resource_manager_endpoint: str = "https://management.azure.com"
 
 
-# [START create_client]
-def create_client(settings: Settings) -> ContainerInstanceManagementClient:
-    """An ARM client signed in as the service principal, for any Azure cloud or a private endpoint."""
-    microsoft_clouds = (
+# [START credential]
+def create_credential(settings: Settings) -> TokenCredential:
+    """The azure-identity credential for settings.sign_in; each one gets and renews its own tokens."""
+    # Any other authority (Azure Stack Hub, a test endpoint) must not send MSAL to login.microsoftonline.com.
+    microsoft = (
         AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
         AzureAuthorityHosts.AZURE_CHINA,
         AzureAuthorityHosts.AZURE_GOVERNMENT,
     )
-    # Any other authority (Azure Stack Hub, a test endpoint) must not send MSAL to login.microsoftonline.com.
-    options = {
-        "authority": settings.authority_host,
-        "disable_instance_discovery": urlsplit(settings.authority_host).hostname not in microsoft_clouds,
-    }
-    if settings.client_secret:
-        credential = ClientSecretCredential(settings.tenant_id, settings.client_id, settings.client_secret, **options)
-    else:
-        credential = CertificateCredential(
-            settings.tenant_id,
-            settings.client_id,
-            certificate_path=settings.certificate_path,
-            password=settings.certificate_password or None,
-            **options,
-        )
+    cloud = {"authority": settings.authority_host,
+             "disable_instance_discovery": urlsplit(settings.authority_host).hostname not in microsoft}  # fmt: skip
+    tenant, client = settings.tenant_id, settings.client_id
+    match settings.sign_in:
+        case "azure_cli":  # a person after `az login`, or CI after azure/login: az's account, for this subscription
+            return AzureCliCredential(subscription=settings.subscription_id)
+        case "federated_token":  # CI with OIDC (GitHub Actions, GitLab, Azure DevOps): a short-lived token, no secret
+            return WorkloadIdentityCredential(tenant_id=tenant, client_id=client,
+                                              token_file_path=settings.federated_token_file, **cloud)  # fmt: skip
+        case "managed_identity":  # a VM or build agent in Azure, as its own identity (user-assigned: its client ID)
+            return ManagedIdentityCredential(client_id=client or None)
+        case "certificate":  # a service principal with a certificate
+            return CertificateCredential(tenant, client, certificate_path=settings.certificate_path,
+                                         password=settings.certificate_password or None, **cloud)  # fmt: skip
+        case "client_secret":  # a service principal with a secret: the least preferred way, a password to keep
+            return ClientSecretCredential(tenant, client, settings.client_secret, **cloud)
+    raise ValueError(f"unknown sign_in {settings.sign_in!r}")
+
+
+# [END credential]
+
+
+# [START create_client]
+def create_client(settings: Settings) -> ContainerInstanceManagementClient:
+    """An ARM client signed in as create_credential says, for any Azure cloud or a private endpoint."""
     # The token audience of a known cloud comes from the SDK (Azure Government's is not its endpoint).
     endpoint = settings.resource_manager_endpoint.rstrip("/")
     clouds = [get_arm_endpoints(cloud) for cloud in AzureClouds]
     scopes = next((c["credential_scopes"] for c in clouds if c["resource_manager"].rstrip("/") == endpoint), None)
     return ContainerInstanceManagementClient(
-        credential,
+        create_credential(settings),
         settings.subscription_id,
         base_url=endpoint,
         credential_scopes=scopes or [endpoint + "/.default"],
@@ -137,45 +180,60 @@ def create_client(settings: Settings) -> ContainerInstanceManagementClient:
 # [START build_container_group]
 def build_container_group(settings: Settings) -> ContainerGroup:
     """The request body: a Linux group in the subnet, private IP only, pulling as the identity."""
-    environment_variables = [EnvironmentVariable(name=k, value=v) for k, v in settings.environment.items()] + [
-        EnvironmentVariable(name=k, secure_value=v) for k, v in settings.secure_environment.items()
+
+    def environment(container: ContainerSettings) -> list[EnvironmentVariable]:
+        return [EnvironmentVariable(name=k, value=v) for k, v in container.environment.items()] + [
+            EnvironmentVariable(name=k, secure_value=v) for k, v in container.secure_environment.items()
+        ]
+
+    # One emptyDir volume, mounted at the same path in every container: how they hand files to each other.
+    mounts = [VolumeMount(name=SHARED_VOLUME, mount_path=settings.shared_dir)] if settings.shared_dir else None
+    containers = [
+        Container(
+            name=c.name,
+            image=c.image,
+            command=list(c.command) or None,
+            ports=[ContainerPort(port=port, protocol="TCP") for port in c.ports] or None,
+            environment_variables=environment(c),
+            resources=ResourceRequirements(requests=ResourceRequests(cpu=c.cpu, memory_in_gb=c.memory_in_gb)),
+            volume_mounts=mounts,
+        )
+        for c in settings.containers
     ]
-    container = Container(
-        name=settings.container_group_name,
-        image=settings.image,
-        command=list(settings.command) or None,
-        ports=[ContainerPort(port=port, protocol="TCP") for port in settings.ports],
-        environment_variables=environment_variables,
-        resources=ResourceRequirements(requests=ResourceRequests(cpu=settings.cpu, memory_in_gb=settings.memory_in_gb)),
-    )
-    # An init container runs to completion first; the group's registry credentials apply to it too.
+    # Init containers run in order, each to completion, before the containers start.
     init_containers = [
-        InitContainerDefinition(name="init", image=settings.init_image, command=list(settings.init_command) or None)
-    ]
-    # The same identity is attached to the group and named as the registry credential, so ACI pulls
-    # with an Entra token for that identity: no admin user and no registry password exist anywhere.
-    servers = {image.split("/", 1)[0].lower() for image in (settings.image, settings.init_image) if image}
+        InitContainerDefinition(name=c.name, image=c.image, command=list(c.command) or None,
+                                environment_variables=environment(c) or None, volume_mounts=mounts)
+        for c in settings.init_containers
+    ]  # fmt: skip
+    # Containers share one IP (and reach each other on localhost): it opens every container's ports.
+    ports = dict.fromkeys(port for c in settings.containers for port in c.ports)
+    # The same identity is attached to the group and named as the credential of each registry, so ACI
+    # pulls with an Entra token for that identity: no admin user and no registry password exist anywhere.
+    images = [c.image for c in settings.containers + settings.init_containers]
+    servers = sorted({image.split("/", 1)[0].lower() for image in images})
     return ContainerGroup(
         location=settings.location,
         os_type="Linux",
-        containers=[container],
-        init_containers=init_containers if settings.init_image else None,
+        containers=containers,
+        init_containers=init_containers or None,
         restart_policy=settings.restart_policy,
         identity=ContainerGroupIdentity(
             type="UserAssigned", user_assigned_identities={settings.identity_id: UserAssignedIdentities()}
         ),
         image_registry_credentials=[
             ImageRegistryCredential(server=server, identity=settings.identity_id)
-            for server in sorted(servers)
+            for server in servers
             if server.endswith(ACR_SUFFIXES)
         ],
         # In a subnet the group gets a private IP only: no public IP and no DNS name label.
         subnet_ids=[ContainerGroupSubnetId(id=settings.subnet_id)],
         ip_address=IpAddress(
             type="Private",
-            ports=[Port(port=port, protocol="TCP") for port in settings.ports],
+            ports=[Port(port=port, protocol="TCP") for port in ports],
             auto_generated_domain_name_label_scope=None,
         ),
+        volumes=[Volume(name=SHARED_VOLUME, empty_dir={})] if settings.shared_dir else None,
         # Containers do not inherit the VNet's DNS servers; name them to resolve private names.
         dns_config=DnsConfiguration(name_servers=list(settings.dns_servers)) if settings.dns_servers else None,
     )
@@ -255,6 +313,7 @@ import os
 import re
 import shlex
 import sys
+import textwrap
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -266,9 +325,11 @@ from azure.mgmt.core.tools import parse_resource_id
 from dotenv import dotenv_values
 
 SECURE_PLACEHOLDER = "<secure value not shown>"
-ENV_PREFIX, SECURE_ENV_PREFIX = "ACI_ENV_", "ACI_SECURE_ENV_"
 LOG_LINES = 20  # how much of a stopped container's log is shown
 GUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Entra client secrets are about 40 characters with a "~" in them; a value of that shape is never echoed.
+SECRET_SHAPE = re.compile(r"(?=.*~)[A-Za-z0-9_.~-]{30,}")
 # host[:port]/path[:tag][@digest], as the Docker reference grammar has it; the host needs a dot or port.
 IMAGE = re.compile(
     r"(?P<host>[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
@@ -280,6 +341,9 @@ MAX_PORTS = 5  # ACI's limit per IP address
 RESERVED_PORTS = [range(22, 23), range(1025, 1028), range(3389, 3400), range(9999, 10000), range(19000, 19001),
                   range(19080, 19081), range(19100, 19101), range(19390, 19391), range(20000, 30001),
                   range(49152, 65535)]  # fmt: skip
+# A group's CPU and memory are the sums over its app containers: ACI's maximum per group, and the size
+# above which a group may fail for lack of regional capacity.
+GROUP_MAXIMUM, CAPACITY_WARNING = {"CPU": 31, "MEMORY_GB": 240}, {"CPU": 4, "MEMORY_GB": 16}
 
 
 class UsageError(Exception):
@@ -294,6 +358,7 @@ class SettingsError(UsageError):
         self.problems, self.missing = problems, missing
 
 
+# Settings ---------------------------------------------------------------------------------------------
 # Checks: each turns a setting's text into its Settings value, or raises ValueError saying what it must be.
 def matching(pattern: str, what: str, then: Callable[[str], object] = str) -> Callable[[str], object]:
     def check(value: str) -> object:
@@ -343,7 +408,7 @@ def port_list(value: str) -> tuple[int, ...]:
     ports = [port.strip() for port in value.split(",") if port.strip()]
     if not all(port.isdigit() and 1 <= int(port) <= 65535 for port in ports):
         raise ValueError("a comma-separated list of ports from 1 to 65535")
-    unique = tuple(dict.fromkeys(int(port) for port in ports)) or (80,)
+    unique = tuple(dict.fromkeys(int(port) for port in ports))
     if len(unique) > MAX_PORTS:
         raise ValueError(f"at most {MAX_PORTS} ports, ACI's limit for one IP address ({len(unique)} given)")
     return unique
@@ -383,29 +448,68 @@ def https_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def absolute_path(value: str) -> str:
+    if not value.startswith("/") or ":" in value:
+        raise ValueError("an absolute path inside the containers, without a colon (such as /shared)")
+    return value
+
+
+def readable_file(value: str) -> str:
+    if not os.access(value, os.R_OK) or os.path.isdir(value):
+        raise ValueError("a readable file (check the path: ~ is not expanded, and a Windows path needs / or \\\\)")
+    return value
+
+
+def token_file(value: str) -> str:
+    """A federated token file: read here, so that a bad one stops the run before anything is sent."""
+    try:
+        with open(readable_file(value), "rb") as file:
+            token = file.read(1 << 16).strip()
+    except OSError as error:
+        raise ValueError(f"a readable file ({error.strerror})") from None
+    if not token:
+        raise ValueError("a file that holds the token (it is empty: write the token just before deploy.py runs)")
+    if not JWT.fullmatch(token.decode("latin-1")):
+        raise ValueError("a file that holds a JWT (three base64url parts joined by dots; it holds something else)")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     name: str  # the environment variable
-    field: str  # the Settings field it sets
+    field: str  # the Settings (or, scope "container", ContainerSettings) field it sets
     example: str  # a valid value: shown in errors about it, and the value .env.example gives
     check: Callable[[str], object]  # text -> the field's value; ValueError says what it must be
-    scope: str = "deploy"  # used to "deploy" (and dry-run), to "login" (deploy and delete), or by "all"
+    scope: str = "deploy"  # used to "deploy" (and dry-run), to "login" (deploy and delete), by "all", or "container"
     required: bool = False
     hidden: bool = False  # a credential, or an ID a secret may be pasted into: errors never echo its value
 
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 EXAMPLE_GROUP_ID = f"/subscriptions/{ZERO_GUID}/resourceGroups/rg-aci-private/providers"
+# azure-identity's own selector, lower-cased as it reads it: the sign-in ways each value allows.
+TOKEN_CREDENTIALS = {
+    "environmentcredential": ("client_secret", "certificate"),
+    "workloadidentitycredential": ("federated_token",),
+    "azureclicredential": ("azure_cli",),
+    "managedidentitycredential": ("managed_identity",),
+    "dev": ("azure_cli",),  # the only developer credential deploy.py offers
+    "prod": ("federated_token", "certificate", "client_secret", "managed_identity"),  # azure-identity's order
+}
 SETTINGS = (
+    Setting("AZURE_TOKEN_CREDENTIALS", "token_credentials", "AzureCliCredential",
+            one_of("a sign-in way azure-identity names", "EnvironmentCredential", "WorkloadIdentityCredential",
+                   "AzureCliCredential", "ManagedIdentityCredential", "dev", "prod"), "login"),
     Setting("AZURE_TENANT_ID", "tenant_id", ZERO_GUID,
-            matching(r"[0-9a-zA-Z.-]+", "a tenant ID (a GUID or a domain)"), "login", True, True),
+            matching(r"[0-9a-zA-Z.-]+", "a tenant ID (a GUID or a domain)"), "login", hidden=True),
     Setting("AZURE_CLIENT_ID", "client_id", ZERO_GUID,
-            matching(GUID.pattern, "an application (client) ID (a GUID)"), "login", True, True),
-    Setting("AZURE_CLIENT_SECRET", "client_secret", "the secret from: az ad sp create-for-rbac", str, "login",
-            hidden=True),
-    Setting("AZURE_CLIENT_CERTIFICATE_PATH", "certificate_path", "/path/to/sp-cert.pem", str, "login"),
+            matching(GUID.pattern, "an application (client) ID (a GUID)"), "login", hidden=True),
+    Setting("AZURE_FEDERATED_TOKEN_FILE", "federated_token_file", "/tmp/azure-federated-token", token_file, "login"),
+    Setting("AZURE_CLIENT_CERTIFICATE_PATH", "certificate_path", "/path/to/sp-cert.pem", readable_file, "login"),
     Setting("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate_password", "only for an encrypted certificate",
             str, "login", hidden=True),
+    Setting("AZURE_CLIENT_SECRET", "client_secret", "the secret from: az ad sp create-for-rbac", str, "login",
+            hidden=True),
     Setting("AZURE_SUBSCRIPTION_ID", "subscription_id", ZERO_GUID,
             matching(GUID.pattern, "a subscription ID (a GUID)"), "all", True, True),
     Setting("AZURE_RESOURCE_GROUP", "resource_group", "rg-aci-private",
@@ -420,27 +524,40 @@ SETTINGS = (
     Setting("ACI_IDENTITY_ID", "identity_id",
             f"{EXAMPLE_GROUP_ID}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull",
             resource_id("Microsoft.ManagedIdentity/userAssignedIdentities"), required=True, hidden=True),
-    Setting("ACI_IMAGE", "image", "acrprivatedemo.azurecr.io/aci-helloworld:latest", registry_image, required=True),
-    Setting("ACI_CPU", "cpu", "1", positive_number),
-    Setting("ACI_MEMORY_GB", "memory_in_gb", "1.5", positive_number),
-    Setting("ACI_PORTS", "ports", "80", port_list),
-    Setting("ACI_COMMAND", "command", "python -m http.server 80", command_line),
     Setting("ACI_RESTART_POLICY", "restart_policy", "Always",
             one_of("a restart policy", "Always", "OnFailure", "Never")),
-    Setting("ACI_INIT_IMAGE", "init_image", "acrprivatedemo.azurecr.io/migrate:1.0", image_reference),
-    Setting("ACI_INIT_COMMAND", "init_command", "python migrate.py", command_line),
     Setting("ACI_DNS_SERVERS", "dns_servers", "10.0.2.4", ip_list),
+    Setting("ACI_SHARED_DIR", "shared_dir", "/shared", absolute_path),
+    # The main container's settings; a sidecar's (ACI_SIDECAR_<NAME>_...) and an init container's
+    # (ACI_INIT_..., ACI_INIT_<N>_...) are the same with their own prefix.
+    Setting("ACI_IMAGE", "image", "acrprivatedemo.azurecr.io/aci-helloworld:latest", registry_image, "container"),
+    Setting("ACI_CPU", "cpu", "1", positive_number, "container"),
+    Setting("ACI_MEMORY_GB", "memory_in_gb", "1.5", positive_number, "container"),
+    Setting("ACI_PORTS", "ports", "80", port_list, "container"),
+    Setting("ACI_COMMAND", "command", "python -m http.server 80", command_line, "container"),
+    Setting("ACI_INIT_IMAGE", "image", "acrprivatedemo.azurecr.io/migrate:1.0", image_reference, "container"),
+    Setting("ACI_INIT_COMMAND", "command", "python migrate.py", command_line, "container"),
     Setting("AZURE_AUTHORITY_HOST", "authority_host", "https://login.microsoftonline.com", https_url, "login"),
     Setting("AZURE_RESOURCE_MANAGER_ENDPOINT", "resource_manager_endpoint", "https://management.azure.com",
             https_url, "login"),
 )  # fmt: skip
 EXAMPLES = {setting.name: setting.example for setting in SETTINGS}
+BY_NAME = {setting.name: setting for setting in SETTINGS}
 SCOPES = {
     "deploy": {"all", "deploy", "login"},
     "recreate": {"all", "deploy", "login"},
     "dry-run": {"all", "deploy"},
     "delete": {"all", "login"},
 }
+# Container settings: what follows the prefix, and the ones only app containers take (ACI gives init
+# containers the whole group's CPU and memory, and no ports).
+SUFFIXES = ("IMAGE", "CPU", "MEMORY_GB", "PORTS", "COMMAND")
+APP_ONLY = {"CPU": "CPU", "MEMORY_GB": "memory", "PORTS": "ports"}
+ENV, SECURE_ENV = "ENV_", "SECURE_ENV_"
+KNOWN_SUFFIX = rf"(?:{'|'.join(SUFFIXES)}|(?:{SECURE_ENV}|{ENV}).+)"
+SIDECAR = re.compile(rf"ACI_SIDECAR_(?P<name>.+?)_(?P<suffix>{KNOWN_SUFFIX})")
+NUMBERED_INIT = re.compile(rf"ACI_INIT_(?P<number>\d+)_(?P<suffix>{KNOWN_SUFFIX})")
+UNKNOWN_CONTAINER_SETTING = re.compile(r"(ACI_SIDECAR_[A-Za-z0-9]+_|ACI_INIT_\d+_)")
 
 
 def ours(name: str) -> bool:
@@ -456,18 +573,28 @@ def clean(value: str | None) -> str:
     return value
 
 
-def problem_with(setting: Setting, value: str, what: str) -> str:
-    if setting.hidden:  # a secret may have been pasted here: describe the value, never echo it
+def secrets_in(variables: dict[str, str]) -> set[str]:
+    """The values that must never be printed, whatever setting they were pasted into."""
+    names = [s.name for s in SETTINGS if s.hidden and s.check is str]
+    return {clean(variables[n]) for n in variables if n in names or SECURE_ENV in n} - {""}
+
+
+def problem_with(name: str, value: str, what: str, hidden: bool, secrets: set[str] = frozenset()) -> str:
+    example = EXAMPLES.get(name) or EXAMPLES.get("ACI_" + name.rsplit("_", 1)[-1], "")
+    example = f"; for example {name}={example}" if example else ""
+    if hidden or value in secrets or SECRET_SHAPE.fullmatch(value) or JWT.fullmatch(value):
         shape = f"{len(value)} characters" + ("" if "/" in value or GUID.fullmatch(value) else ", not a GUID")
-        return f"{setting.name} (value not shown: {shape}) is not {what}; for example {setting.name}={setting.example}"
-    return f"{setting.name}={value!r} is not {what}; for example {setting.name}={setting.example}"
+        return f"{name} (value not shown: {shape}) is not {what}{example}"
+    return f"{name}={value!r} is not {what}{example}"
 
 
 def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Settings, list[str]]:
     """Settings for mode (a key of SCOPES) and warnings, or SettingsError naming every problem at once.
-    Reads nothing but the variables given (and whether a certificate file is readable)."""
+    Reads nothing but the variables given (and whether the credential files named are readable)."""
     problems: list[str] = []
+    warnings: list[str] = []
     values: dict = {}
+    secrets = secrets_in(variables)
     missing = False
     for setting in (s for s in SETTINGS if s.scope in SCOPES[mode]):
         value = clean(variables.get(setting.name))
@@ -479,76 +606,229 @@ def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Sett
         try:
             values[setting.field] = setting.check(value)
         except ValueError as error:
-            problems.append(problem_with(setting, value, str(error)))
+            problems.append(problem_with(setting.name, value, str(error), setting.hidden, secrets))
     if mode != "delete":
-        values.update(environment_settings(variables, problems))
-    problems += cross_check(values, mode)
+        groups = container_settings(variables, values.get("container_group_name", "app"), problems, secrets)
+        missing = missing or "ACI_IMAGE is not set" in " ".join(problems)
+        values.update(groups)
+        warnings += group_checks(groups, problems)
+    if mode != "dry-run":
+        missing = sign_in_settings(variables, values, problems, warnings) or missing
+    values.pop("token_credentials", None)
+    if values.get("subnet_id") and values.get("subscription_id"):
+        subnet_subscription = parse_resource_id(values["subnet_id"]).get("subscription", "")
+        if subnet_subscription.lower() != values["subscription_id"].lower():
+            problems.append(
+                "ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID; the container group and its "
+                "subnet must be in the same subscription"
+            )
     if problems:
         raise SettingsError(problems, missing)
-    return Settings(**values), setting_warnings(variables, values.get("ports", ()))
+    return Settings(**values), setting_warnings(variables) + warnings
 
 
-def environment_settings(variables: dict[str, str], problems: list[str]) -> dict[str, dict[str, str]]:
-    """ACI_ENV_<NAME> and ACI_SECURE_ENV_<NAME>: the container's environment, plain and secure."""
+def environment_settings(variables: dict[str, str], prefix: str, problems: list[str]) -> dict[str, dict[str, str]]:
+    """<prefix>ENV_<NAME> and <prefix>SECURE_ENV_<NAME>: a container's environment, plain and secure."""
     found = {}
-    for field, prefix in (("environment", ENV_PREFIX), ("secure_environment", SECURE_ENV_PREFIX)):
-        found[field] = {key[len(prefix) :]: variables[key] for key in sorted(variables) if key.startswith(prefix)}
+    for field, kind in (("environment", ENV), ("secure_environment", SECURE_ENV)):
+        start = prefix + kind
+        found[field] = {key[len(start) :]: variables[key] for key in sorted(variables) if key.startswith(start)}
         for key in found[field]:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 problems.append(
-                    f"{prefix}{key}: {key!r} is not a valid environment variable name "
-                    f"(letters, digits and underscores, not starting with a digit); for example {prefix}APP_MODE"
+                    f"{start}{key}: {key!r} is not a valid environment variable name "
+                    f"(letters, digits and underscores, not starting with a digit); for example {start}APP_MODE"
                 )
     for key in sorted(found["environment"].keys() & found["secure_environment"].keys()):
-        problems.append(f"{ENV_PREFIX}{key} and {SECURE_ENV_PREFIX}{key} are both set; keep one of them")
+        problems.append(f"{prefix}{ENV}{key} and {prefix}{SECURE_ENV}{key} are both set; keep one of them")
     return found
 
 
-def cross_check(values: dict, mode: str) -> list[str]:
-    """The rules that involve more than one setting."""
-    problems = []
-    if mode != "dry-run" and not values.get("client_secret"):
-        if not values.get("certificate_path"):
-            problems.append(
-                "Neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set; for example "
-                f"AZURE_CLIENT_SECRET=<{EXAMPLES['AZURE_CLIENT_SECRET']}>"
-            )
-        elif not os.access(values["certificate_path"], os.R_OK):
-            problems.append(
-                "AZURE_CLIENT_CERTIFICATE_PATH names no readable file; set it to a PEM or PKCS12 file with the "
-                f"certificate and its private key, for example {EXAMPLES['AZURE_CLIENT_CERTIFICATE_PATH']}"
-            )
-    subnet_subscription = parse_resource_id(values.get("subnet_id", "")).get("subscription", "")
-    subscription = values.get("subscription_id", "")
-    if subscription and subnet_subscription and subnet_subscription.lower() != subscription.lower():
-        problems.append(
-            "ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID; the container group and its "
-            "subnet must be in the same subscription"
-        )
-    if values.get("init_command") and not values.get("init_image"):
-        problems.append(
-            f"ACI_INIT_COMMAND is set without ACI_INIT_IMAGE; e.g. ACI_INIT_IMAGE={EXAMPLES['ACI_INIT_IMAGE']}"
-        )
-    return problems
+def container_from(variables: dict[str, str], prefix: str, name: str, problems: list[str], secrets: set[str]):
+    """The container whose settings start with prefix (ACI_, ACI_SIDECAR_<NAME>_, ACI_INIT_, ACI_INIT_<N>_);
+    None when none is set."""
+    init, fields = prefix.startswith("ACI_INIT_"), {}
+    for suffix in SUFFIXES:
+        key, value = prefix + suffix, clean(variables.get(prefix + suffix))
+        if not value:
+            continue
+        if init and suffix in APP_ONLY:
+            problems.append(f"{key} is set, but init containers take no {APP_ONLY[suffix]}: ACI gives them the "
+                            "whole group's CPU and memory while they run, and no ports; remove it")  # fmt: skip
+            continue
+        check = BY_NAME["ACI_" + suffix].check if prefix == "ACI_" or suffix != "IMAGE" else image_reference
+        try:
+            fields[BY_NAME["ACI_" + suffix].field] = check(value)
+        except ValueError as error:
+            problems.append(problem_with(key, value, str(error), False, secrets))
+    environment = environment_settings(variables, prefix, problems)
+    own = tuple(prefix + suffix for suffix in (*SUFFIXES, ENV, SECURE_ENV))
+    given = sorted(key for key in variables if key.startswith(own) and clean(variables[key]))
+    if prefix == "ACI_" and "ACI_IMAGE" not in given:
+        problems.append(f"ACI_IMAGE is not set; for example ACI_IMAGE={EXAMPLES['ACI_IMAGE']}")
+        return None
+    if "image" not in fields:
+        if given and prefix + "IMAGE" not in given:
+            example = EXAMPLES["ACI_INIT_IMAGE" if init else "ACI_IMAGE"]
+            problems.append(f"{', '.join(given)} set without {prefix}IMAGE; for example {prefix}IMAGE={example}")
+        return None
+    if prefix == "ACI_":
+        fields["ports"] = fields.get("ports") or (80,)
+    return ContainerSettings(name=name, **fields, **environment)
 
 
-def setting_warnings(variables: dict[str, str], ports: tuple[int, ...]) -> list[str]:
-    """Likely typos (ACI_* names this script does not read), and ports ACI reserves."""
-    known = [name for name in EXAMPLES if name.startswith("ACI_")] + [
-        ENV_PREFIX + "<NAME>",
-        SECURE_ENV_PREFIX + "<NAME>",
+def container_settings(variables: dict[str, str], group_name: str, problems: list[str], secrets: set[str]) -> dict:
+    """The app containers (the main one, then the sidecars by name) and the init containers in order."""
+    sidecars = sorted({m["name"] for key in variables if (m := SIDECAR.fullmatch(key))})
+    numbered = dict(
+        sorted({int(m["number"]): m["number"] for key in variables if (m := NUMBERED_INIT.fullmatch(key))}.items())
+    )
+    for name in (name for name in sidecars if not re.fullmatch(r"[A-Za-z0-9]{1,63}", name)):
+        problems.append(f"ACI_SIDECAR_{name}_...: the sidecar name {name!r} must be 1-63 letters and digits; for "
+                        "example ACI_SIDECAR_LOGS_IMAGE")  # fmt: skip
+    for number in (n for n in numbered if n < 2):
+        problems.append(f"ACI_INIT_{number}_...: numbered init containers start at 2; ACI_INIT_IMAGE is the first")
+    app = [("ACI_", group_name)] + [(f"ACI_SIDECAR_{n}_", n.lower()) for n in sidecars if n.isalnum()]
+    inits = [("ACI_INIT_", "init")] + [(f"ACI_INIT_{text}_", f"init-{n}") for n, text in numbered.items() if n >= 2]
+    found = {kind: [c for prefix, name in pairs if (c := container_from(variables, prefix, name, problems, secrets))]
+             for kind, pairs in (("containers", app), ("init_containers", inits))}  # fmt: skip
+    names = [c.name for c in found["containers"] + found["init_containers"]]
+    for name in sorted({name for name in names if names.count(name) > 1}):
+        problems.append(f"two containers are named {name!r}: give the sidecar (ACI_SIDECAR_<NAME>_...) another name")
+    return {kind: tuple(containers) for kind, containers in found.items()}
+
+
+def prefix_of(container: ContainerSettings | Container, group_name: str) -> str:
+    """The settings prefix of an app container, from its name."""
+    return "ACI_" if container.name == group_name else f"ACI_SIDECAR_{container.name.upper()}_"
+
+
+def group_checks(groups: dict, problems: list[str]) -> list[str]:
+    """The rules that span the app containers: ports, the group's CPU and memory, registries. Warnings."""
+    containers, warnings = groups["containers"], []
+    group_name = containers[0].name if containers else ""
+    opened: dict[int, str] = {}
+    for container in containers:
+        for port in container.ports:
+            key = prefix_of(container, group_name) + "PORTS"
+            if port in opened:
+                problems.append(f"{key}: port {port} is opened by {opened[port]} too; containers in a group share one "
+                                "network, so each port can be opened by one container only")  # fmt: skip
+            opened.setdefault(port, key)
+    if len(opened) > MAX_PORTS:
+        keys = ", ".join(dict.fromkeys(opened.values()))
+        problems.append(f"{keys}: the group's IP opens every app container's ports, at most {MAX_PORTS} in all "
+                        f"({len(opened)} given)")  # fmt: skip
+    for port in (port for port in opened if any(port in reserved for reserved in RESERVED_PORTS)):
+        warnings.append(f"{opened[port]}: port {port} is on ACI's list of reserved ports; groups that use it can stay "
+                        "Waiting")  # fmt: skip
+    for suffix, field in (("CPU", "cpu"), ("MEMORY_GB", "memory_in_gb")):
+        total = sum(getattr(container, field) for container in containers)
+        keys = ", ".join(prefix_of(c, group_name) + suffix for c in containers)
+        unit = " GB (memory is in GB, not MB)" if suffix == "MEMORY_GB" else ""
+        if total > GROUP_MAXIMUM[suffix]:
+            problems.append(f"{keys}: {total:g}{unit} in all is above ACI's maximum of {GROUP_MAXIMUM[suffix]} per "
+                            "group (the app containers' requests add up)")  # fmt: skip
+        elif total > CAPACITY_WARNING[suffix]:
+            limits = f"{CAPACITY_WARNING['CPU']} CPU or {CAPACITY_WARNING['MEMORY_GB']} GB"
+            warnings.append(f"{keys}: {total:g} in all; groups above {limits} may fail for lack of capacity in "
+                            "the region")  # fmt: skip
+    registries = {c.image.split("/", 1)[0].lower() for c in containers + groups["init_containers"]}
+    registries = {host for host in registries if host.endswith(ACR_SUFFIXES)}
+    if containers and len(registries) > len(containers):
+        problems.append(f"the images come from {len(registries)} registries ({', '.join(sorted(registries))}) but "
+                        f"the group has {len(containers)} app container(s): Azure refuses more registry credentials "
+                        "than containers; import the images into one registry (az acr import)")  # fmt: skip
+    return warnings
+
+
+def setting_warnings(variables: dict[str, str]) -> list[str]:
+    """Likely typos: ACI_* names this script does not read, with the closest one it does."""
+    known = [name for name in EXAMPLES if name.startswith("ACI_")]
+    known += [f"ACI_{kind}<NAME>" for kind in (ENV, SECURE_ENV)] + [
+        f"ACI_INIT_{kind}<NAME>" for kind in (ENV, SECURE_ENV)
     ]
     warnings = []
     for key in sorted(variables):
-        if key.startswith("ACI_") and key not in EXAMPLES and not key.startswith((ENV_PREFIX, SECURE_ENV_PREFIX)):
-            close = difflib.get_close_matches(key, known, 1)
-            guess = f"; did you mean {close[0]}?" if close else ""
-            warnings.append(f"{key} is not a setting deploy.py reads, so it is ignored{guess}")
-    for port in (port for port in ports if any(port in reserved for reserved in RESERVED_PORTS)):
-        warnings.append(
-            f"ACI_PORTS: port {port} is on ACI's list of reserved ports; groups that use it can stay Waiting"
-        )
+        read = key in EXAMPLES or SIDECAR.fullmatch(key) or NUMBERED_INIT.fullmatch(key)
+        if not key.startswith("ACI_") or read or re.match(rf"ACI_(INIT_)?(SECURE_)?{ENV}", key):
+            continue
+        prefix = UNKNOWN_CONTAINER_SETTING.match(key)
+        candidates = [prefix[0] + suffix for suffix in SUFFIXES] if prefix else known
+        close = difflib.get_close_matches(key, candidates, 1)
+        guess = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{key} is not a setting deploy.py reads, so it is ignored{guess}")
     return warnings
+
+
+# Sign-in ----------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Way:
+    what: str  # said once on stderr, before signing in
+    needs: tuple[str, ...]  # settings it cannot do without
+    ignores: tuple[str, ...] = ()  # settings it does not use: warned about, and not passed on
+
+
+# The settings that pick a way by being set (rule 2 of the README's "Sign-in").
+PICKED_BY = {"AZURE_FEDERATED_TOKEN_FILE": "federated_token", "AZURE_CLIENT_CERTIFICATE_PATH": "certificate",
+             "AZURE_CLIENT_SECRET": "client_secret"}  # fmt: skip
+SERVICE_PRINCIPAL = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID")
+# az signs in for the subscription's tenant, in the cloud `az cloud set` chose; a managed identity
+# has one tenant and gets its tokens from the machine.
+NOT_FOR_AZ = ("AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_ID")
+WAYS = {
+    "federated_token": Way("a federated token from AZURE_FEDERATED_TOKEN_FILE (WorkloadIdentityCredential)",
+                           (*SERVICE_PRINCIPAL, "AZURE_FEDERATED_TOKEN_FILE")),
+    "certificate": Way("the service principal's certificate (CertificateCredential)",
+                       (*SERVICE_PRINCIPAL, "AZURE_CLIENT_CERTIFICATE_PATH")),
+    "client_secret": Way("the service principal's client secret (ClientSecretCredential)",
+                         (*SERVICE_PRINCIPAL, "AZURE_CLIENT_SECRET")),
+    "azure_cli": Way("the Azure CLI's signed-in account (AzureCliCredential)", (), NOT_FOR_AZ),
+    "managed_identity": Way("this machine's managed identity (ManagedIdentityCredential)", (), NOT_FOR_AZ[:2]),
+}  # fmt: skip
+
+
+def choose_way(given: set[str], selector: str, problems: list[str]) -> str:
+    """Which way signs in, from the sign-in settings that are set and AZURE_TOKEN_CREDENTIALS (lower-cased)."""
+    allowed = TOKEN_CREDENTIALS.get(selector, tuple(PICKED_BY.values()))
+    stray = [name for name in PICKED_BY if name in given and PICKED_BY[name] not in allowed]
+    if stray:
+        problems.append(f"{' and '.join(stray)} set, but AZURE_TOKEN_CREDENTIALS={selector} does not use "
+                        f"{'them' if len(stray) > 1 else 'it'}: unset {' and '.join(stray)}, or unset "
+                        "AZURE_TOKEN_CREDENTIALS")  # fmt: skip
+    picked = [PICKED_BY[name] for name in PICKED_BY if name in given and PICKED_BY[name] in allowed]
+    if len(picked) > 1:
+        names = [name for name in PICKED_BY if name in given]
+        problems.append(f"{', '.join(names)} are all set; keep one of them (each picks a way to sign in)")
+    if picked or len(allowed) == 1:
+        return picked[0] if picked else allowed[0]
+    if selector == "prod":
+        return "managed_identity"
+    if selector or "AZURE_CLIENT_ID" in given:
+        problems.append(
+            "AZURE_CLIENT_ID is set, but nothing to sign in with: set AZURE_FEDERATED_TOKEN_FILE, "
+            "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_SECRET; or AZURE_TOKEN_CREDENTIALS="
+            "ManagedIdentityCredential for this machine's managed identity; or unset AZURE_CLIENT_ID to sign in as "
+            "the Azure CLI's account"
+            if not selector
+            else f"AZURE_TOKEN_CREDENTIALS={selector} needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"
+        )
+    return "azure_cli"
+
+
+def sign_in_settings(variables: dict[str, str], values: dict, problems: list[str], warnings: list[str]) -> bool:
+    """Puts the way into values (sign_in), drops what it ignores; whether a setting it needs is missing."""
+    given = {s.name for s in SETTINGS if s.scope == "login" and clean(variables.get(s.name))}
+    way = choose_way(given, values.get("token_credentials", "").lower(), problems)
+    values["sign_in"] = way
+    missing = [name for name in WAYS[way].needs if name not in given]
+    for name in missing:
+        problems.append(f"{name} is not set; for example {name}={EXAMPLES[name]} (signing in with "
+                        f"{WAYS[way].what} needs it)")  # fmt: skip
+    for name in (name for name in WAYS[way].ignores if name in given):
+        values.pop(BY_NAME[name].field, None)
+        warnings.append(f"{name} is set, but {WAYS[way].what} does not use it; it is ignored")
+    return bool(missing)
 
 
 def read_env_file(path: str, named: bool) -> dict[str, str]:
@@ -602,9 +882,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise
     for warning in warnings:
         say(f"warning: {warning}")
+    if args.mode != "dry-run":
+        say(f"Signing in with {WAYS[settings.sign_in].what}")
     return settings
 
 
+# Progress and summary ---------------------------------------------------------------------------------
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -791,10 +1074,12 @@ def changed_settings(client: ContainerInstanceManagementClient, settings: Settin
     """The settings Azure cannot change in place whose live value differs, as NAME: live -> wanted."""
 
     def fixed(group: ContainerGroup) -> dict[str, str]:
-        app = next((c for c in group.containers if c.name == settings.container_group_name), group.containers[0])
+        found = {}
+        for container in group.containers:  # CPU and memory per app container, named by its settings prefix
+            prefix, requests = prefix_of(container, settings.container_group_name), container.resources.requests
+            found.update({prefix + "CPU": f"{requests.cpu:g}", prefix + "MEMORY_GB": f"{requests.memory_in_gb:g}"})
         return {
-            "ACI_CPU": f"{app.resources.requests.cpu:g}",
-            "ACI_MEMORY_GB": f"{app.resources.requests.memory_in_gb:g}",
+            **found,
             "ACI_RESTART_POLICY": group.restart_policy or "Always",
             "ACI_SUBNET_ID": ", ".join(subnet.id for subnet in group.subnet_ids or []) or "none",
             "OS type": group.os_type,
@@ -802,7 +1087,8 @@ def changed_settings(client: ContainerInstanceManagementClient, settings: Settin
 
     live = fixed(client.container_groups.get(settings.resource_group, settings.container_group_name))
     wanted = fixed(build_container_group(settings))
-    return [f"{name}: {live[name]} -> {wanted[name]}" for name in wanted if live[name].lower() != wanted[name].lower()]
+    return [f"{name}: {live[name]} -> {wanted[name]}" for name in wanted if live.get(name, wanted[name]).lower()
+            != wanted[name].lower()]  # fmt: skip
 
 
 def unreachable(error: BaseException | None) -> ServiceRequestError | ServiceResponseError | None:
@@ -832,15 +1118,25 @@ def still_running_guidance(settings: Settings, env_file: str | None, what: str) 
 
 def dry_run_body(settings: Settings) -> dict:
     """The exact JSON that ARM would receive, secure values replaced by a placeholder."""
-    masked = dict.fromkeys(settings.secure_environment, SECURE_PLACEHOLDER)
-    return build_container_group(dataclasses.replace(settings, secure_environment=masked)).serialize()
+
+    def masked(containers: tuple[ContainerSettings, ...]) -> tuple[ContainerSettings, ...]:
+        return tuple(
+            dataclasses.replace(c, secure_environment=dict.fromkeys(c.secure_environment, SECURE_PLACEHOLDER))
+            for c in containers
+        )
+
+    masked_settings = dataclasses.replace(
+        settings, containers=masked(settings.containers), init_containers=masked(settings.init_containers)
+    )
+    return build_container_group(masked_settings).serialize()
 
 
 def connect(settings: Settings) -> ContainerInstanceManagementClient:
     try:
         return create_client(settings)
     except ValueError as error:  # a certificate that cannot be loaded (wrong password, no private key)
-        raise UsageError(f"AZURE_CLIENT_CERTIFICATE_PATH cannot be used: {error} (nothing was sent to Azure)") from None
+        name = "AZURE_CLIENT_CERTIFICATE_PATH" if settings.sign_in == "certificate" else "the sign-in settings"
+        raise UsageError(f"{name} cannot be used: {error} (nothing was sent to Azure)") from None
 
 
 def deploy(client: ContainerInstanceManagementClient, settings: Settings, timeout: float) -> int:
@@ -890,7 +1186,12 @@ def run(args: argparse.Namespace, client: ContainerInstanceManagementClient, set
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    every = [s.name for s in SETTINGS] + ["ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_IMAGE"]
+    epilog = "SETTINGS (README.md, Configuration):\n" + textwrap.fill(", ".join(every), 100, initial_indent="    ",
+                                                                      subsequent_indent="    ")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env-file", help="settings file (default: .env, if present)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the request body; send nothing")

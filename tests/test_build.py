@@ -52,11 +52,12 @@ def test_plain_and_secure_environment_values_are_on_the_wire(settings):
     assert variables == [{"name": "MODE", "value": "prod"}, {"name": "DB_PASSWORD", "secureValue": SECURE_VALUE}]
 
 
-def test_init_container_runs_first_and_an_init_image_in_another_acr_gets_its_own_credential(settings):
-    settings.update(ACI_INIT_IMAGE="tools.azurecr.io/migrate:2", ACI_INIT_COMMAND="sh -c 'migrate up'")
+def test_init_container_runs_first_and_a_sidecar_image_in_another_acr_gets_its_own_credential(settings):
+    settings.update(ACI_INIT_IMAGE="myregistry.azurecr.io/migrate:2", ACI_INIT_COMMAND="sh -c 'migrate up'",
+                    ACI_SIDECAR_LOGS_IMAGE="tools.azurecr.io/shipper:1")  # fmt: skip
     properties = body_for(settings)["properties"]
     assert properties["initContainers"] == [
-        {"name": "init", "properties": {"image": "tools.azurecr.io/migrate:2", "command": ["sh", "-c", "migrate up"]}}
+        {"name": "init", "properties": {"image": "myregistry.azurecr.io/migrate:2", "command": ["sh", "-c", "migrate up"]}}
     ]
     assert [c["server"] for c in properties["imageRegistryCredentials"]] == [
         "myregistry.azurecr.io",

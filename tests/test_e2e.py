@@ -427,7 +427,8 @@ def test_the_emulator_refuses_more_than_five_ports_like_azure(emulator, monkeypa
     """deploy.py stops this before sending; the sample half alone sends it, and Azure's answer comes back."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))
     settings, _ = script.load_settings({**emulator.settings(), "ACI_PORTS": "80"})
-    six_ports = dataclasses.replace(settings, ports=(80, 81, 82, 83, 84, 85))
+    main = dataclasses.replace(settings.containers[0], ports=(80, 81, 82, 83, 84, 85))
+    six_ports = dataclasses.replace(settings, containers=(main,))
     with pytest.raises(HttpResponseError) as refused:
         script.create_or_update(script.create_client(six_ports), six_ports, timeout=10)
     assert refused.value.status_code == 400 and refused.value.error.code == "InvalidIpAddressPortCount"
