@@ -57,7 +57,10 @@ def test_init_container_runs_first_and_a_sidecar_image_in_another_acr_gets_its_o
                     ACI_SIDECAR_LOGS_IMAGE="tools.azurecr.io/shipper:1")  # fmt: skip
     properties = body_for(settings)["properties"]
     assert properties["initContainers"] == [
-        {"name": "init", "properties": {"image": "myregistry.azurecr.io/migrate:2", "command": ["sh", "-c", "migrate up"]}}
+        {
+            "name": "init",
+            "properties": {"image": "myregistry.azurecr.io/migrate:2", "command": ["sh", "-c", "migrate up"]},
+        }
     ]
     assert [c["server"] for c in properties["imageRegistryCredentials"]] == [
         "myregistry.azurecr.io",

@@ -1,55 +1,17 @@
-"""A local emulator of Entra ID and Azure Resource Manager (container groups only), over HTTPS on
-127.0.0.1, for the end-to-end tests, the README's one-command demo and the benchmark.
-
-It behaves like the real services where deploy.py can tell the difference, and each rule names its
-source: the ACI and ARM documentation on Microsoft Learn ("docs"), the ARM REST spec for api-version
-2023-05-01 ("spec"), test recordings of real traffic in the azure-cli, azure-sdk-for-python, .NET and
-PowerShell repositories ("recordings"), or a guess where no source shows the detail ("guess").
-- Entra ID: the OpenID discovery document and the client-credentials token endpoint, checking tenant,
-  client ID and secret or certificate, answering errors in Entra's shape (AADSTS codes).
-- ARM: PUT a container group, the operation going Pending -> Creating -> Succeeded or Failed after
-  `delay` seconds, GET with an instance view, container logs, DELETE. Only tokens it issued for the
-  ARM audience are accepted; the body is checked the way ARM checks it.
-- Faults on demand (add_fault), and every request recorded (requests).
-
-    python -m tests.emulator --demo [--delay 7] [--outcome Crashing]
-
-runs deploy.py against it once, as a user would, and stops. Without --demo it writes the settings
-deploy.py needs to --env-file and serves until Ctrl-C.
-"""
+"""Azure Resource Manager for container groups: PUT with its long-running operation, GET with instance
+views, container logs and DELETE, checking the body the way ARM and ACI check it."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import os
-import random
 import re
 import secrets
-import ssl
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-import jwt
-import trustme
-from cryptography import x509
+from tests.emulator.common import _now, _stamp, arm_error
 
-ROOT = Path(__file__).resolve().parent.parent
-TENANT_ID = "72f988bf-0000-4000-8000-00000000c0de"
-CLIENT_ID = "0a1b2c3d-0000-4000-8000-00000000a11e"
-CLIENT_SECRET = "emulator-secret~not-for-azure-0123"
-SUBSCRIPTION_ID = "0b5c41b0-0000-4000-8000-000000000001"
-RESOURCE_GROUP = "rg-aci-private"
 GROUP_PATH = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ContainerInstance"
     r"/containerGroups/(?P<name>[^/]+)",
@@ -64,7 +26,6 @@ SUBNET_ID = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+",
     re.IGNORECASE,
 )
-ENTRA_PATH = re.compile(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)")
 IDENTITY_PULL_API_VERSION = "2021-07-01"  # docs: identity pulls need 2021-07-01 or later
 MAX_PORTS_PER_IP = 5  # docs: "at most 5 ports per IP address"
 # What one PUT may not change on a group that exists (docs, and Azure's message below).
@@ -78,157 +39,9 @@ FIXED_ON_UPDATE = {
 OUTCOMES = ("Succeeded", "Failed", "Crashing", "Exited", "Completed", "NoCapacity")
 
 
-@dataclass
-class Fault:
-    """The next request matching method and path (a regex) gets this answer instead of the real one."""
+class ContainerInstances:
+    """Mixed into Emulator: the ARM side."""
 
-    method: str
-    path: str = ".*"
-    status: int = 500
-    code: str = "InternalServerError"
-    message: str = "The emulator was told to fail this request."
-    headers: dict = field(default_factory=dict)
-    drop: bool = False  # close the connection without any answer
-    times: int = 1
-
-
-@dataclass
-class Record:
-    method: str
-    path: str
-    query: dict
-    status: int
-    body: object = None
-    at: float = field(default_factory=time.monotonic)  # when the answer was ready
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _now() -> str:
-    return _stamp(datetime.now(timezone.utc))
-
-
-def arm_error(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
-
-
-class Emulator:
-    def __init__(self, delay: float = 0.0, outcome: str = "Succeeded", host: str = "127.0.0.1"):
-        # outcome: Succeeded, Failed (image pull), Crashing (CrashLoopBackOff), Exited (exit code 1),
-        # Completed (exit code 0), NoCapacity (operation Failed with an InsufficientCapacity event)
-        self.delay, self.outcome = delay, outcome
-        self.put_succeeded = False  # recordings: a PUT sometimes answers 201 already Succeeded
-        self.tenant_id, self.client_id, self.client_secret = TENANT_ID, CLIENT_ID, CLIENT_SECRET
-        self.certificate_pem: bytes | None = None  # the public certificate registered on the app, if any
-        self.subscription_id, self.resource_groups = SUBSCRIPTION_ID, {RESOURCE_GROUP}
-        self.requests: list[Record] = []
-        self.tokens: dict[str, tuple[str, float]] = {}  # access token -> (audience, expiry)
-        self.groups: dict[str, dict] = {}  # lowercased group path -> stored state
-        self.operations: dict[str, str] = {}  # operation id -> group path
-        self.faults: list[Fault] = []
-        self.lock = threading.Lock()
-        self.random = random.Random(7)  # event order, shuffled per response (recordings)
-        self._ca = trustme.CA()
-        self._tmp = tempfile.TemporaryDirectory(prefix="aci-emulator-")
-        self.ca_path = Path(self._tmp.name) / "emulator-ca.pem"
-        self._ca.cert_pem.write_to_path(str(self.ca_path))
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ca.issue_cert(host, "localhost").configure_cert(context)
-        self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Emulator:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._tmp.cleanup()
-
-    def settings(self) -> dict[str, str]:
-        """What to put in an env file (or the environment) to point deploy.py here."""
-        base = f"/subscriptions/{self.subscription_id}/resourceGroups/{RESOURCE_GROUP}/providers"
-        return {
-            "AZURE_TENANT_ID": self.tenant_id,
-            "AZURE_CLIENT_ID": self.client_id,
-            "AZURE_CLIENT_SECRET": self.client_secret,
-            "AZURE_SUBSCRIPTION_ID": self.subscription_id,
-            "AZURE_RESOURCE_GROUP": RESOURCE_GROUP,
-            "AZURE_LOCATION": "westeurope",
-            "AZURE_AUTHORITY_HOST": self.url,
-            "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
-            "ACI_CONTAINER_GROUP_NAME": "aci-private-demo",
-            "ACI_SUBNET_ID": f"{base}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci",
-            "ACI_IDENTITY_ID": f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull",
-            "ACI_IMAGE": "acrprivatedemo.azurecr.io/aci-helloworld:latest",
-        }
-
-    def add_fault(self, method: str, path: str = ".*", **kwargs) -> None:
-        with self.lock:
-            self.faults.append(Fault(method, path, **kwargs))
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.method == method and re.search(fault.path, path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
-
-    # Entra ID -----------------------------------------------------------------------------------
-    def openid_configuration(self, tenant: str) -> tuple[int, dict]:
-        if tenant != self.tenant_id:
-            return 400, entra_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
-        base = f"{self.url}/{tenant}"
-        return 200, {
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "issuer": f"{base}/v2.0",
-            "tenant_region_scope": "WW",
-        }
-
-    def token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict]:
-        if tenant != self.tenant_id:
-            return 400, entra_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
-        if form.get("grant_type") != "client_credentials":
-            return 400, entra_error("unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
-        if form.get("client_id") != self.client_id:
-            message = f"Application with identifier '{form.get('client_id')}' was not found in the directory."
-            return 400, entra_error("unauthorized_client", 700016, message)
-        if "client_assertion" in form:  # a certificate credential signs a JWT instead of sending a secret
-            if not self.assertion_is_valid(form["client_assertion"], tenant):
-                message = "Client assertion failed signature validation: the certificate is not registered on the app."
-                return 401, entra_error("invalid_client", 700027, message)
-        elif form.get("client_secret") != self.client_secret:
-            message = "Invalid client secret provided. Ensure the secret being sent in the request is the client "
-            message += f"secret value, not the client secret ID, for a secret added to app '{self.client_id}'."
-            return 401, entra_error("invalid_client", 7000215, message)
-        audience = form.get("scope", "").removesuffix("/.default")
-        access_token = "emu." + secrets.token_urlsafe(24)
-        with self.lock:
-            self.tokens[access_token] = (audience, time.time() + 3600)
-        return 200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": access_token}
-
-    def assertion_is_valid(self, assertion: str, tenant: str) -> bool:
-        if self.certificate_pem is None:
-            return False
-        key = x509.load_pem_x509_certificate(self.certificate_pem).public_key()
-        audience = f"{self.url}/{tenant}/oauth2/v2.0/token"
-        try:
-            claims = jwt.decode(assertion, key, algorithms=["RS256", "PS256"], audience=audience)
-        except jwt.InvalidTokenError:
-            return False
-        return claims.get("iss") == claims.get("sub") == self.client_id
-
-    # ARM ----------------------------------------------------------------------------------------
     def cloud_metadata(self) -> dict:
         return {
             "name": "Emulator",
@@ -467,40 +280,7 @@ def check_network(name: str, properties: dict) -> tuple[str, str] | None:
     return None
 
 
-def entra_error(error: str, code: int, description: str) -> dict:
-    trace = uuid.uuid4()
-    return {
-        "error": error,
-        "error_description": f"AADSTS{code}: {description} Trace ID: {trace} Timestamp: {_now()}",
-        "error_codes": [code],
-        "timestamp": _now(),
-        "trace_id": str(trace),
-        "correlation_id": str(uuid.uuid4()),
-    }
-
-
-def route(emulator: Emulator, method: str, path: str, query: dict, raw: bytes, authorization: str) -> tuple:
-    """(status, body, headers) for one request."""
-    entra = ENTRA_PATH.fullmatch(path)
-    if entra and method == "GET" and entra[2].startswith("v2.0"):
-        return (*emulator.openid_configuration(entra[1]), {})
-    if entra and method == "POST":
-        return (*emulator.token(entra[1], {k: v[0] for k, v in parse_qs(raw.decode()).items()}), {})
-    if path == "/metadata/endpoints" and method == "GET":  # the az CLI registers a cloud from it
-        return 200, emulator.cloud_metadata(), {}
-    problem = emulator.check_token(authorization)
-    if problem:
-        return 401, problem, {"WWW-Authenticate": 'Bearer authorization_uri="", error="invalid_token"'}
-    if method == "GET" and path in ("/subscriptions", "/tenants"):  # what az login lists
-        return 200, emulator.account_list(path), {}
-    if method == "GET" and SUBNET_ID.fullmatch(path):  # az container create checks the delegation
-        return 200, emulator.subnet(path), {}
-    if method == "GET" and (operation := OPERATION_PATH.fullmatch(path)):
-        return (*emulator.operation_status(operation["id"]), {})
-    return route_group(emulator, method, path, query, raw)
-
-
-def route_group(emulator: Emulator, method: str, path: str, query: dict, raw: bytes) -> tuple:
+def route_group(emulator: ContainerInstances, method: str, path: str, query: dict, raw: bytes) -> tuple:
     logs, group = LOGS_PATH.fullmatch(path), GROUP_PATH.fullmatch(path)
     match = logs or group
     if not match:
@@ -524,92 +304,3 @@ def route_group(emulator: Emulator, method: str, path: str, query: dict, raw: by
     if method == "GET":
         return 200, emulator.group_view(key), {}
     return 405, arm_error("MethodNotAllowed", f"{method} is not supported here."), {}
-
-
-def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # else loopback responses stall ~45 ms on delayed ACKs
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.dispatch("GET")
-
-        def do_PUT(self) -> None:
-            self.dispatch("PUT")
-
-        def do_POST(self) -> None:
-            self.dispatch("POST")
-
-        def do_DELETE(self) -> None:
-            self.dispatch("DELETE")
-
-        def dispatch(self, method: str) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            fault = emulator.take_fault(method, url.path)
-            if fault and fault.drop:
-                emulator.requests.append(Record(method, url.path, parse_qs(url.query), 0))
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            if fault:
-                status, body, headers = fault.status, arm_error(fault.code, fault.message), fault.headers
-            else:
-                authorization = self.headers.get("Authorization", "")
-                status, body, headers = route(emulator, method, url.path, parse_qs(url.query), raw, authorization)
-            is_json = self.headers.get("Content-Type", "").startswith("application/json")
-            recorded = json.loads(raw) if raw and is_json else None
-            emulator.requests.append(Record(method, url.path, parse_qs(url.query), status, recorded))
-            payload = json.dumps(body).encode() if body is not None else b""
-            self.send_response(status)
-            for name, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    return Handler
-
-
-def demo(emulator: Emulator) -> int:
-    """Run deploy.py once against the emulator, exactly as a user would; its exit code."""
-    with tempfile.TemporaryDirectory(prefix="aci-demo-") as folder:
-        env_file = Path(folder) / ".env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
-        print(f"Emulating Entra ID and Azure Resource Manager at {emulator.url} (no Azure account needed).")
-        print("$ python deploy.py", flush=True)
-        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(emulator.ca_path)}  # trust the emulator's own CA
-        code = subprocess.run(
-            [sys.executable, str(ROOT / "deploy.py"), "--env-file", str(env_file)], env=env
-        ).returncode
-    print(f"deploy.py exited with {code}; the emulator has stopped.")
-    return code
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Local Entra ID + ARM emulator for deploy.py.")
-    parser.add_argument("--demo", action="store_true", help="run deploy.py against it once, then stop")
-    parser.add_argument("--env-file", default=".env.emulator", help="without --demo: write deploy.py's settings here")
-    parser.add_argument("--ca-file", default=".emulator-ca.pem", help="without --demo: write the CA to trust here")
-    parser.add_argument("--delay", type=float, default=7.0, help="seconds from PUT to the outcome (7)")
-    parser.add_argument("--outcome", choices=OUTCOMES, default="Succeeded", help="how the deployment ends")
-    args = parser.parse_args()
-    with Emulator(delay=args.delay, outcome=args.outcome) as emulator:
-        if args.demo:
-            return demo(emulator)
-        Path(args.ca_file).write_bytes(emulator.ca_path.read_bytes())
-        Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
-        print(f"Emulating Entra ID and ARM at {emulator.url}; settings written to {args.env_file}", flush=True)
-        print("In another shell, trusting the emulator's CA (Ctrl-C here stops it):", flush=True)
-        print(f"  REQUESTS_CA_BUNDLE={args.ca_file} python deploy.py --env-file {args.env_file}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

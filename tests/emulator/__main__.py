@@ -1,0 +1,55 @@
+"""python -m tests.emulator: run deploy.py against the emulator once (--demo), or serve until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from tests.emulator import ROOT, Emulator
+from tests.emulator.aci import OUTCOMES
+
+
+def demo(emulator: Emulator) -> int:
+    """Run deploy.py once against the emulator, exactly as a user would; its exit code."""
+    with tempfile.TemporaryDirectory(prefix="aci-demo-") as folder:
+        env_file = Path(folder) / ".env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
+        print(f"Emulating Entra ID and Azure Resource Manager at {emulator.url} (no Azure account needed).")
+        print("$ python deploy.py", flush=True)
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(emulator.ca_path)}  # trust the emulator's own CA
+        code = subprocess.run(
+            [sys.executable, str(ROOT / "deploy.py"), "--env-file", str(env_file)], env=env
+        ).returncode
+    print(f"deploy.py exited with {code}; the emulator has stopped.")
+    return code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Local Entra ID + ARM emulator for deploy.py.")
+    parser.add_argument("--demo", action="store_true", help="run deploy.py against it once, then stop")
+    parser.add_argument("--env-file", default=".env.emulator", help="without --demo: write deploy.py's settings here")
+    parser.add_argument("--ca-file", default=".emulator-ca.pem", help="without --demo: write the CA to trust here")
+    parser.add_argument("--delay", type=float, default=7.0, help="seconds from PUT to the outcome (7)")
+    parser.add_argument("--outcome", choices=OUTCOMES, default="Succeeded", help="how the deployment ends")
+    args = parser.parse_args()
+    with Emulator(delay=args.delay, outcome=args.outcome) as emulator:
+        if args.demo:
+            return demo(emulator)
+        Path(args.ca_file).write_bytes(emulator.ca_path.read_bytes())
+        Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
+        print(f"Emulating Entra ID and ARM at {emulator.url}; settings written to {args.env_file}", flush=True)
+        print("In another shell, trusting the emulator's CA (Ctrl-C here stops it):", flush=True)
+        print(f"  REQUESTS_CA_BUNDLE={args.ca_file} python deploy.py --env-file {args.env_file}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
