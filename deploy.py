@@ -971,9 +971,10 @@ def show_logs(client: ContainerInstanceManagementClient, settings: Settings, sto
         say(f"  whole log: az container logs {group} --container-name {name}")
 
 
+# Hints -----------------------------------------------------------------------------------------------
 PULL_HINT = (
     "check that the image exists in the registry, that ACI_IDENTITY_ID has AcrPull on the registry (a new role "
-    "assignment can take 10-30 minutes to apply; on an ABAC registry it needs Container Registry Repository "
+    "assignment can take up to 30 minutes to apply; on an ABAC registry it needs Container Registry Repository "
     "Reader), and that the registry allows trusted Microsoft services: "
     "az acr update --name <registry> --allow-trusted-services true"
 )
@@ -985,6 +986,10 @@ AMBIGUOUS_HINT = "a registry credential must have an identity and no username or
 NEW_PRINCIPAL = (
     "; if the service principal was created in the last few minutes, wait a minute and run again: a new "
     "principal takes time to reach every Entra ID region"
+)
+FEDERATED = (
+    "check the federated credential on the app registration (az ad app federated-credential list --id "
+    "<AZURE_CLIENT_ID>): its issuer, subject and audience must equal the token's iss, sub and aud exactly"
 )
 # What to check, by Azure's exact error code (Entra ID's AADSTS code is in its message).
 HINTS = {
@@ -1000,17 +1005,18 @@ HINTS = {
     "credential, and a group may not have more credentials than containers: use one registry for both images",
     "PrincipalNotFound": "the identity or service principal was created moments ago and has not reached every "
     "region yet; wait a minute or two and run again",
-    "LinkedAuthorizationFailed": "the service principal also needs Microsoft.Network/virtualNetworks/subnets/"
+    "LinkedAuthorizationFailed": "the deploying principal also needs Microsoft.Network/virtualNetworks/subnets/"
     "join/action on the subnet (Network Contributor) and Managed Identity Operator on the identity",
-    "AuthorizationFailed": "the service principal needs a role that allows Microsoft.ContainerInstance/"
+    "AuthorizationFailed": "the deploying principal needs a role that allows Microsoft.ContainerInstance/"
     "containerGroups/write on the resource group, e.g. az role assignment create --assignee-object-id <object ID> "
-    "--assignee-principal-type ServicePrincipal --role Contributor --scope <resource group ID>",
+    "--assignee-principal-type ServicePrincipal --role Contributor --scope <resource group ID>; if you granted it "
+    "in the last minutes, wait and run again: role assignments take up to 30 minutes to apply",
     "SubnetMissingRequiredDelegation": "delegate the subnet to container groups: az network vnet subnet update "
     "--ids <ACI_SUBNET_ID> --delegations Microsoft.ContainerInstance/containerGroups",
     "InvalidSubnetId": "ACI_SUBNET_ID must be an existing subnet: az network vnet subnet show -g <group> "
     "--vnet-name <vnet> -n <subnet> --query id -o tsv",
-    "LinkedInvalidPropertyId": "ACI_SUBNET_ID and ACI_IDENTITY_ID must be IDs of existing resources; copy them "
-    "with az ... --query id -o tsv",
+    "LinkedInvalidPropertyId": "an ID in the request is malformed (not a full resource ID from /subscriptions/); "
+    "copy ACI_SUBNET_ID and ACI_IDENTITY_ID again with az ... --query id -o tsv",
     "MissingSubscriptionRegistration": "register the provider, then run again once it shows Registered: "
     "az provider register --namespace Microsoft.ContainerInstance",
     "ServiceAssociationLinkNotReady": "another deployment into this subnet is still in progress; wait a minute "
@@ -1019,20 +1025,57 @@ HINTS = {
     "InvalidContainerGroupUpdate": "Azure cannot change the OS type, CPU, memory, restart policy or subnet of a "
     "group in place: python deploy.py --recreate, or python deploy.py --delete and then python deploy.py",
     "ServiceUnavailable": CAPACITY_HINT,
+    "ContainerGroupQuotaReached": "the subscription's container group quota in this region is used up (the "
+    "message names the quota): delete groups you no longer need (az container list -o table), or ask for more "
+    "with a quota request in the portal (Quotas, Azure Container Instances)",
     "ResourceGroupNotFound": "create the resource group or fix AZURE_RESOURCE_GROUP: "
     "az group create -n <group> -l <region>",
-    "InvalidAuthenticationToken": "the token is not for this ARM endpoint; check AZURE_RESOURCE_MANAGER_ENDPOINT "
-    "and AZURE_TENANT_ID (the subscription's tenant)",
-    "AADSTS7000215": "AZURE_CLIENT_SECRET is wrong or expired; make a new one: "
+    "InvalidAuthenticationToken": "ARM refused the token; sign in again, and check AZURE_RESOURCE_MANAGER_ENDPOINT "
+    "and the tenant",
+    "InvalidAuthenticationTokenTenant": "the principal signed in to another tenant than the subscription's: set "
+    "AZURE_TENANT_ID to the subscription's tenant (az account show --subscription <AZURE_SUBSCRIPTION_ID> --query "
+    "tenantId -o tsv)",
+    "InvalidAuthenticationTokenAudience": "the token is for another cloud or endpoint: AZURE_RESOURCE_MANAGER_ENDPOINT "
+    "must be the ARM endpoint of the cloud you sign in to (https://management.azure.com for Azure)",
+    "AADSTS7000215": "AZURE_CLIENT_SECRET is not the secret's value (the secret's ID is not it); make a new one: "
     "az ad sp credential reset --id <AZURE_CLIENT_ID>" + NEW_PRINCIPAL,
+    "AADSTS7000222": "the client secret has expired; make a new one: az ad sp credential reset --id "
+    "<AZURE_CLIENT_ID>, or sign in without a secret (README: Deploy from CI without a secret)",
+    "AADSTS700213": "no federated credential has the token's subject; " + FEDERATED + " (subjects are case-sensitive)",
+    "AADSTS7002138": "the token's subject matches a federated credential only if case is ignored, and subjects are "
+    "case-sensitive; " + FEDERATED,
+    "AADSTS700211": "no federated credential has the token's issuer; " + FEDERATED,
+    "AADSTS700212": "no federated credential has the token's audience (api://AzureADTokenExchange); " + FEDERATED,
+    "AADSTS700024": "the federated token has expired (GitHub's last about 5 minutes): write AZURE_FEDERATED_TOKEN_FILE "
+    "just before deploy.py runs",
     "AADSTS700027": "the certificate is not registered on the app; add it: "
     "az ad app credential reset --id <AZURE_CLIENT_ID> --cert @<certificate.pem> --append",
     "AADSTS700016": "AZURE_CLIENT_ID is not an application in tenant AZURE_TENANT_ID; check both: "
     "az ad sp show --id <AZURE_CLIENT_ID>" + NEW_PRINCIPAL,
     "AADSTS90002": "tenant AZURE_TENANT_ID does not exist; look it up: az account show --query tenantId -o tsv",
 }
+# For errors without a code (the Azure CLI's, a managed identity's), and messages that change a code's meaning.
+MESSAGE_HINTS = {
+    "Azure CLI not found on path": "install the Azure CLI (https://aka.ms/azcli) and run az login, or sign in "
+    "another way (README: Sign-in)",
+    "az login": "the Azure CLI is not signed in: run az login (add --tenant <tenant ID> for the subscription's "
+    "tenant), then az account show",
+    "Subscription '": "the Azure CLI is signed in, but not to a tenant that has subscription AZURE_SUBSCRIPTION_ID: "
+    "az login --tenant <the subscription's tenant ID>, or check it with az account list -o table",
+    "Failed to invoke the Azure CLI": "az did not answer within 10 seconds; run az account get-access-token once "
+    "(it may be updating or asking for input), then try again",
+    "Identity not found": "this machine has no managed identity with client ID AZURE_CLIENT_ID: assign the identity "
+    "to the VM or agent, or unset AZURE_CLIENT_ID for its system-assigned identity",
+    "IMDS endpoint": "no managed identity endpoint answered: ManagedIdentityCredential works only on an Azure "
+    "machine (VM, scale set, agent) that has an identity",
+    # The documented cause is groups of one name deployed in several regions at once; another region is no fix.
+    "quota 'ContainerGroups' exceeded": "Azure saw groups of this name being deployed in several regions at once: "
+    "deploy one at a time, in one region, then run again",
+}
 # Where a failed deployment's cause is a Warning event, by the event's name (without a trailing period).
 EVENT_HINTS = {"InsufficientCapacity": CAPACITY_HINT, "Failed": PULL_HINT}
+# Events the platform itself writes while a node starts: named Failed, yet no sign of a pull problem.
+PLATFORM_EVENTS = ("CriContainerActivator is getting initialized",)
 
 
 def error_code(error: HttpResponseError) -> str:
@@ -1055,8 +1098,10 @@ def report_error(error: HttpResponseError, details: list[str] = (), events: list
         say(f"  {line}")
     for owner, event in events:
         say(f"  {owner}: {event.name}: {event.message}")
-    names = [event.name.rstrip(".") for _, event in events]
-    hint = next((EVENT_HINTS[name] for name in names if name in EVENT_HINTS), None) or HINTS.get(code)
+    names = [event.name.rstrip(".") for _, event in events if not any(p in event.message for p in PLATFORM_EVENTS)]
+    hint = next((EVENT_HINTS[name] for name in names if name in EVENT_HINTS), None)
+    hint = hint or next((hint for phrase, hint in MESSAGE_HINTS.items() if phrase in (message or "")), None)
+    hint = hint or HINTS.get(code)
     if hint:
         say(f"hint: {hint}")
 

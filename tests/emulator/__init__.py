@@ -56,6 +56,8 @@ class Emulator(EntraID, ContainerInstances):
         self.put_succeeded = False  # recordings: a PUT sometimes answers 201 already Succeeded
         self.tenant_id, self.client_id, self.client_secret = TENANT_ID, CLIENT_ID, CLIENT_SECRET
         self.certificate_pem: bytes | None = None  # the public certificate registered on the app, if any
+        self.federated_credentials = []  # FederatedCredential trusts on the app registration
+        self.managed_identities = set()  # client IDs of this machine's identities ("" = system-assigned)
         self.subscription_id, self.resource_groups = SUBSCRIPTION_ID, {RESOURCE_GROUP}
         self.requests: list[Record] = []
         self.tokens: dict[str, tuple[str, float]] = {}  # access token -> (audience, expiry)
@@ -117,19 +119,19 @@ class Emulator(EntraID, ContainerInstances):
                     return fault
         return None
 
-    # Entra ID -----------------------------------------------------------------------------------
 
-
-def route(emulator: Emulator, method: str, path: str, query: dict, raw: bytes, authorization: str) -> tuple:
+def route(emulator: Emulator, method: str, path: str, query: dict, raw: bytes, headers) -> tuple:
     """(status, body, headers) for one request."""
     entra = ENTRA_PATH.fullmatch(path)
     if entra and method == "GET" and entra[2].startswith("v2.0"):
         return (*emulator.openid_configuration(entra[1]), {})
     if entra and method == "POST":
         return (*emulator.token(entra[1], {k: v[0] for k, v in parse_qs(raw.decode()).items()}), {})
+    if path == "/metadata/identity/oauth2/token" and method == "GET":  # IMDS, via AZURE_POD_IDENTITY_AUTHORITY_HOST
+        return (*emulator.managed_identity_token(query, headers), {})
     if path == "/metadata/endpoints" and method == "GET":  # the az CLI registers a cloud from it
         return 200, emulator.cloud_metadata(), {}
-    problem = emulator.check_token(authorization)
+    problem = emulator.check_token(headers.get("Authorization", ""))
     if problem:
         return 401, problem, {"WWW-Authenticate": 'Bearer authorization_uri="", error="invalid_token"'}
     if method == "GET" and path in ("/subscriptions", "/tenants"):  # what az login lists
@@ -174,8 +176,7 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             if fault:
                 status, body, headers = fault.status, arm_error(fault.code, fault.message), fault.headers
             else:
-                authorization = self.headers.get("Authorization", "")
-                status, body, headers = route(emulator, method, url.path, parse_qs(url.query), raw, authorization)
+                status, body, headers = route(emulator, method, url.path, parse_qs(url.query), raw, self.headers)
             is_json = self.headers.get("Content-Type", "").startswith("application/json")
             recorded = json.loads(raw) if raw and is_json else None
             emulator.requests.append(Record(method, url.path, parse_qs(url.query), status, recorded))
