@@ -37,6 +37,15 @@ def settings() -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def emulator():
+    """The local Entra ID + ARM emulator, stopped when the test ends, however it ends."""
+    from tests.emulator import Emulator
+
+    with Emulator() as running:
+        yield running
+
+
 def write_env(path: Path, settings: dict[str, str]) -> Path:
     path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
     return path

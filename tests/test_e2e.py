@@ -14,16 +14,9 @@ from azure.core.exceptions import HttpResponseError
 
 import deploy as script
 from tests.conftest import GUARD, ROOT, SECURE_VALUE, run_deploy, write_env
-from tests.emulator import Emulator
 
 GROUP = re.compile(r"/containerGroups/")
 OPERATION = re.compile(r"/operations/")
-
-
-@pytest.fixture
-def emulator():
-    with Emulator() as running:
-        yield running
 
 
 def settings_for(emulator, **changes):

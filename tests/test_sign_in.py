@@ -22,14 +22,6 @@ SUBJECT = "repo:contoso/aci-private:environment:production"
 NO_SECRET = {"AZURE_CLIENT_SECRET": ""}
 
 
-@pytest.fixture
-def emulator():
-    from tests.emulator import Emulator
-
-    with Emulator() as running:
-        yield running
-
-
 def deploy_with(emulator, tmp_path, *args, env=None, **changes):
     settings = {**emulator.settings(), **NO_SECRET, **changes}
     env_file = write_env(tmp_path / ".env", {k: v for k, v in settings.items() if v != ""})

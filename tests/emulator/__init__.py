@@ -56,6 +56,7 @@ class Emulator(EntraID, ContainerInstances):
         self.put_succeeded = False  # recordings: a PUT sometimes answers 201 already Succeeded
         self.tenant_id, self.client_id, self.client_secret = TENANT_ID, CLIENT_ID, CLIENT_SECRET
         self.certificate_pem: bytes | None = None  # the public certificate registered on the app, if any
+        self.container_outcomes: dict[str, str] = {}  # container name -> its own outcome (else outcome)
         self.federated_credentials = []  # FederatedCredential trusts on the app registration
         self.managed_identities = set()  # client IDs of this machine's identities ("" = system-assigned)
         self.subscription_id, self.resource_groups = SUBSCRIPTION_ID, {RESOURCE_GROUP}

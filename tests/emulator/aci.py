@@ -33,8 +33,10 @@ FIXED_ON_UPDATE = {
     "OS type": lambda p: p.get("osType"),
     "restart policy": lambda p: p.get("restartPolicy") or "Always",
     "subnet": lambda p: sorted(s.get("id", "").lower() for s in p.get("subnetIds") or []),
-    "CPU": lambda p: [c["properties"]["resources"]["requests"].get("cpu") for c in p["containers"]],
-    "memory": lambda p: [c["properties"]["resources"]["requests"].get("memoryInGB") for c in p["containers"]],
+    "CPU": lambda p: {c["name"]: c["properties"]["resources"]["requests"].get("cpu") for c in p["containers"]},
+    "memory": lambda p: {
+        c["name"]: c["properties"]["resources"]["requests"].get("memoryInGB") for c in p["containers"]
+    },
 }
 OUTCOMES = ("Succeeded", "Failed", "Crashing", "Exited", "Completed", "NoCapacity")
 
@@ -123,13 +125,19 @@ class ContainerInstances:
         if stored is None or self.phase(key) == "Failed":
             return None
         old, new = stored["body"]["properties"], body["properties"]
-        if any(read(old) != read(new) for read in FIXED_ON_UPDATE.values()):
+        # Per container, for the containers in both: whether adding or removing one is refused is unverified.
+        same = [name for name in new_names(new) if name in new_names(old)]
+        if any(fixed(read(old), same) != fixed(read(new), same) for read in FIXED_ON_UPDATE.values()):
             return "InvalidContainerGroupUpdate", (
                 f"The updates on container group '{name}' are invalid. If you are going to update the os type, "
                 "restart policy, network profile, CPU, memory or GPU resources for a container group, you must "
                 "delete it first and then create a new one."
             )
         return None
+
+    def container_outcome(self, name: str) -> str:
+        """Each container's outcome is its own (container_outcomes), else the group's."""
+        return self.container_outcomes.get(name, self.outcome)
 
     def outcome_at(self, name: str) -> float:
         """When (time.monotonic) the last PUT of the group named reaches its outcome."""
@@ -147,7 +155,8 @@ class ContainerInstances:
         phase = "Pending" if pending else self.phase(key)
         body = json.loads(json.dumps(stored["body"]))
         properties = body["properties"]
-        for variable in (v for c in properties["containers"] for v in c["properties"].get("environmentVariables", [])):
+        every = properties["containers"] + (properties.get("initContainers") or [])
+        for variable in (v for c in every for v in c["properties"].get("environmentVariables") or []):
             variable.pop("secureValue", None)  # docs: Azure never returns secure values
         properties["provisioningState"] = phase
         if properties.get("ipAddress") and phase == "Succeeded":
@@ -177,7 +186,7 @@ class ContainerInstances:
                 "type": kind}  # fmt: skip
 
     def container_view(self, phase: str, container: dict, stored: dict, init: bool = False) -> dict:
-        image = container["properties"]["image"]
+        image, outcome = container["properties"]["image"], self.container_outcome(container["name"])
         if phase == "Pending" or self.outcome == "NoCapacity":
             return {"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": "Pending"}, "events": []}
         events = [self.event(stored, 0, "Pulling", f'pulling image "{image}"')]
@@ -190,23 +199,23 @@ class ContainerInstances:
         elif phase == "Succeeded":
             events += [self.event(stored, 1, "Pulled", f'Successfully pulled image "{image}"'),
                        self.event(stored, 2, "Started", "Started container")]  # fmt: skip
-            current, restarts = self.run_state(init)
+            current, restarts = self.run_state(init, outcome)
         # recordings: events are not in time order, and the order differs between responses
         return {"restartCount": restarts, "currentState": current, "events": self.random.sample(events, len(events))}
 
-    def run_state(self, init: bool) -> tuple[dict, int]:
-        if init or self.outcome == "Completed":
+    def run_state(self, init: bool, outcome: str) -> tuple[dict, int]:
+        if init or outcome == "Completed":
             return {"state": "Terminated", "exitCode": 0, "detailStatus": "Completed"}, 0
-        if self.outcome == "Exited":
+        if outcome == "Exited":
             return {"state": "Terminated", "exitCode": 1, "detailStatus": "Error"}, 0
-        if self.outcome == "Crashing":  # recordings: Succeeded while the container crash-loops happens
+        if outcome == "Crashing":  # recordings: Succeeded while the container crash-loops happens
             return {"state": "Waiting", "detailStatus": "CrashLoopBackOff: Back-off restarting failed"}, 3
         return {"state": "Running", "startTime": _now(), "detailStatus": ""}, 0
 
     def logs(self, key: str, container: str, tail: int | None) -> tuple[int, dict]:
-        if self.outcome in ("Crashing", "Exited"):
-            lines = [f"worker {n}: connecting to the database at db.internal:5432" for n in range(1, 30)]
-            lines.append("fatal: could not connect to the database after 29 attempts")
+        if self.container_outcome(container) in ("Crashing", "Exited"):
+            lines = [f"{container} {n}: connecting to the database at db.internal:5432" for n in range(1, 30)]
+            lines.append(f"{container}: fatal: could not connect to the database after 29 attempts")
         else:
             lines = [f"{container}: listening on port 80"]
         return 200, {"content": "\n".join(lines[-tail:] if tail else lines) + "\n"}
@@ -234,21 +243,58 @@ class ContainerInstances:
         return 200, body, {}
 
 
+def new_names(properties: dict) -> list[str]:
+    return [c["name"] for c in properties.get("containers") or []]
+
+
+def fixed(value, names: list[str]):
+    return {name: value.get(name) for name in names} if isinstance(value, dict) else value
+
+
 def check_shape(name: str, properties: dict) -> tuple[str, str] | None:
-    containers = properties.get("containers") or []
+    containers, inits = properties.get("containers") or [], properties.get("initContainers") or []
     if not containers or not properties.get("osType"):  # spec: both are required
         return "InvalidRequestContent", "The request content was invalid: 'containers' and 'osType' are required."
-    for container in containers + (properties.get("initContainers") or []):
+    for container in containers + inits:
         if not container.get("name") or not (container.get("properties") or {}).get("image"):
             return "InvalidRequestContent", "Each container needs a name and an image."
     for container in containers:
         if not container["properties"].get("resources", {}).get("requests"):
             return "InvalidRequestContent", f"Container '{container['name']}' has no resource requests."
+    names = [c["name"] for c in containers + inits]
+    if len(set(names)) < len(names):  # spec: containers are keyed by name; the code and text are a guess
+        duplicate = next(n for n in names if names.count(n) > 1)
+        return (
+            "DuplicateContainerNames",
+            f"Duplicate container names '{duplicate}' are found in container group '{name}'.",
+        )
+    for (
+        container
+    ) in inits:  # docs: init containers "can't use ports"; they get the group's resources (the code is a guess)
+        if {"ports", "resources"} & container["properties"].keys():
+            return "InvalidInitContainerProperties", (
+                f"Init container '{container['name']}' in container group '{name}' cannot have ports or resources."
+            )
+    return check_volumes(name, properties, containers + inits)
+
+
+def check_volumes(name: str, properties: dict, containers: list[dict]) -> tuple[str, str] | None:
+    volumes = [volume.get("name", "") for volume in properties.get("volumes") or []]
+    if len(set(volumes)) < len(volumes):  # docs: virtual-kubelet/azure-aci#303
+        return "DuplicateVolumes", f"Duplicate volumes '{next(v for v in volumes if volumes.count(v) > 1)}' are found."
+    mounts = {m.get("name") for c in containers for m in c["properties"].get("volumeMounts") or []}
+    if mounts - set(volumes):  # spec: a mount names a declared volume; the code and text are a guess
+        return "VolumeMountNotFound", f"Volume mounts '{', '.join(sorted(mounts - set(volumes)))}' name no volume."
     return None
 
 
 def check_credentials(name: str, properties: dict) -> tuple[str, str] | None:
-    for credential in properties.get("imageRegistryCredentials") or []:
+    credentials = properties.get("imageRegistryCredentials") or []
+    if len(credentials) > len(properties.get("containers") or []):  # docs: docker/cli#3610; init containers not counted
+        return "MoreImageRegistryCredentialsThanContainers", (
+            f"More image registry credentials provided than containers in container group '{name}'."
+        )
+    for credential in credentials:
         if not credential.get("server"):
             return "InvalidRequestContent", "Required property 'server' not found in JSON."
         if bool(credential.get("username")) == bool(credential.get("identity")):  # Azure's spelling (docs)
@@ -263,17 +309,27 @@ def check_network(name: str, properties: dict) -> tuple[str, str] | None:
     ip_address = properties.get("ipAddress") or {}
     subnets = properties.get("subnetIds") or []
     ports = [port["port"] for port in ip_address.get("ports") or []]
+    # docs: in a VNet, private IP only and no DNS name label; both codes and texts are guesses
     if ip_address.get("type") == "Private" and not subnets:
         return "PrivateIPAddressNotSupported", "A private IP address needs 'subnetIds'."
     if subnets and (ip_address.get("type") == "Public" or ip_address.get("dnsNameLabel")):
         return "PublicIPAddressNotSupported", "A container group in a subnet cannot have a public IP or DNS label."
+    if ip_address and not ports:  # docs: hashicorp/terraform-provider-azurerm#1697
+        return "MissingIpAddressPorts", f"The ports in the 'ipAddress' of container group '{name}' cannot be empty."
     if len(ports) > MAX_PORTS_PER_IP:  # docs give the limit; the code and message are a guess
         return "InvalidIpAddressPortCount", (
             f"The IP address of container group '{name}' has {len(ports)} ports; at most {MAX_PORTS_PER_IP} are allowed"
         )
-    container_ports = {p["port"] for c in properties["containers"] for p in c["properties"].get("ports") or []}
-    if set(ports) - container_ports:
-        return "InvalidIpAddressPorts", "Every port of the IP address must be opened by a container."
+    opened = [p["port"] for c in properties["containers"] for p in c["properties"].get("ports") or []]
+    if len(set(opened)) < len(opened):  # docs: one port namespace per group; the code and text are a guess
+        port = next(p for p in opened if opened.count(p) > 1)
+        return "DuplicateContainerPorts", f"Port '{port}' is opened by more than one container in group '{name}'."
+    unused = [str(port) for port in ports if port not in opened]
+    if unused:  # docs: hashicorp/terraform-provider-azurerm PR #5091
+        return "UnreferencedIpAddressPorts", (
+            f"Following ports '{','.join(unused)}' in the 'ipAddress' are not used by any container in container "
+            f"group '{name}'."
+        )
     for subnet in subnets:
         if not SUBNET_ID.fullmatch(subnet.get("id", "")):
             return "InvalidSubnetId", f"The subnet ID '{subnet.get('id')}' is invalid."
