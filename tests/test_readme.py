@@ -1,6 +1,7 @@
 """The README cannot drift from the code: its commands run, its output and tables are real, and what it
 teaches about Azure stays as corrected."""
 
+import json
 import os
 import re
 import shlex
@@ -110,17 +111,23 @@ def table_rows(title: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows[1:]]
 
 
+ROWS = {  # a name pattern in .env.example -> the row of the configuration table that stands for it
+    r"ACI_SIDECAR_[A-Z0-9]+_.*": "ACI_SIDECAR_<NAME>_...",
+    r"ACI_INIT_\d+_.*": "ACI_INIT_<N>_...",
+    r"ACI_SECURE_ENV_.*": "ACI_SECURE_ENV_<NAME>",
+    r"ACI_ENV_.*": "ACI_ENV_<NAME>",
+}
+
+
 def canonical(name: str) -> str:
-    for prefix in ("ACI_SECURE_ENV_", "ACI_ENV_"):
-        if name.startswith(prefix):
-            return prefix + "<NAME>"
-    return name
+    return next((row for pattern, row in ROWS.items() if re.fullmatch(pattern, name)), name)
 
 
 def test_configuration_table_env_example_and_script_name_the_same_settings_with_the_same_examples():
     table = {row[0].strip("`"): row[2].strip("`") for row in table_rows("Configuration")}
     example = {canonical(n) for n in re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)}
-    script = {setting.name for setting in deploy.SETTINGS} | {"ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>"}
+    patterns = {"ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_...", "ACI_INIT_<N>_..."}
+    script = {setting.name for setting in deploy.SETTINGS} | patterns
     assert set(table) == example == script
     for setting in deploy.SETTINGS:
         if table[setting.name] != "(secret)":
@@ -129,8 +136,11 @@ def test_configuration_table_env_example_and_script_name_the_same_settings_with_
 
 
 def test_troubleshooting_names_exactly_the_codes_and_events_that_have_hints():
-    named = {code for row in table_rows("Troubleshooting") for code in re.findall(r"`(\w+)`", row[1])}
+    cells = [row[1] for row in table_rows("Troubleshooting")]
+    named = {code for cell in cells for code in re.findall(r"`(\w+)`", cell)}
     assert named == set(deploy.HINTS) | set(deploy.EVENT_HINTS)
+    for phrase in deploy.MESSAGE_HINTS:  # errors without a code are named by what they say
+        assert any(phrase in cell for cell in cells), phrase
 
 
 def test_every_shell_variable_is_assigned_before_it_is_used():
@@ -169,7 +179,8 @@ def test_what_the_readme_teaches_about_azure_stays_corrected():
     grants = [line for line in bash_lines(prerequisites) if line.startswith("az role assignment create")]
     assert len(grants) == 4 and all("--assignee-object-id" in g and "--assignee-principal-type" in g for g in grants)
     assert "--assignee $" not in prerequisites
-    assert "10 to 30 minutes" in section("Before you start") and "10-30 minutes" in deploy.HINTS["InaccessibleImage"]
+    assert "up to 30 minutes" in section("Before you start") and "up to 30 minutes" in deploy.HINTS["InaccessibleImage"]
+    assert "10 to 30" not in README and "10-30" not in README
     # Clean-up removes the app registration, and says what a service association link does.
     assert "az ad app delete --id $CLIENT_ID" in bash_lines(clean_up) and "az ad sp delete --id" not in clean_up
     assert "service association link" in clean_up
@@ -179,3 +190,27 @@ def test_what_the_readme_teaches_about_azure_stays_corrected():
     assert "private endpoint" not in section("Verify").replace("which network path", "")
     assert "NAT gateway" in section("Limitations") and "19390" in section("Limitations")
     assert "--recreate" in section("Run") and "in place" in section("Run")
+
+
+def test_the_group_example_body_is_what_a_dry_run_prints(tmp_path):
+    block = section("A group of containers")
+    example = block.split("```dotenv\n", 1)[1].split("```", 1)[0]
+    shown = json.loads(block.split("```json\n", 1)[1].split("```", 1)[0])
+    env_example = [
+        line for line in (ROOT / ".env.example").read_text().splitlines() if not line.startswith("ACI_IMAGE=")
+    ]
+    (tmp_path / ".env").write_text("\n".join(env_example) + "\n" + example)
+    result = run_deploy("--dry-run", "--env-file", str(tmp_path / ".env"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == shown
+
+
+def test_the_sign_in_ways_and_ci_without_a_secret_are_taught():
+    sign_in = section("Sign-in")
+    for word in ("AzureCliCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+                 "CertificateCredential", "ClientSecretCredential", "least preferred"):  # fmt: skip
+        assert word in sign_in
+    assert "--create-password false" in sign_in and "az ad app federated-credential create" in sign_in
+    assert "id-token: write" in sign_in and "azure/login@v2" in sign_in and "AZURE_FEDERATED_TOKEN_FILE=" in sign_in
+    assert "AZURE_TOKEN_CREDENTIALS: AzureCliCredential" in sign_in and "case-sensitive" in sign_in
+    assert "jq -j .value" in sign_in  # no trailing newline in the token file

@@ -9,17 +9,37 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.emulator import ROOT, Emulator
 from tests.emulator.aci import OUTCOMES
+from tests.emulator.entra import TOKEN_EXCHANGE_AUDIENCE, FederatedCredential
+
+
+def federated_token(emulator: Emulator, folder: Path) -> Path:
+    """A token file as CI writes one: signed by an issuer the app registration trusts (as GitHub's would be)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    issuer, subject = "https://token.actions.githubusercontent.com", "repo:contoso/aci-private:environment:demo"
+    emulator.federated_credentials.append(FederatedCredential(issuer, subject, key.public_key()))
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": subject, "aud": TOKEN_EXCHANGE_AUDIENCE, "iat": now, "nbf": now, "exp": now + 300}
+    path = folder / "oidc-token"
+    path.write_text(jwt.encode(claims, key, algorithm="RS256"))
+    return path
 
 
 def demo(emulator: Emulator) -> int:
-    """Run deploy.py once against the emulator, exactly as a user would; its exit code."""
+    """Run deploy.py once against the emulator, exactly as a user would, signed in with a federated token
+    (no secret anywhere); its exit code."""
     with tempfile.TemporaryDirectory(prefix="aci-demo-") as folder:
+        settings = {**emulator.settings(), "AZURE_FEDERATED_TOKEN_FILE": str(federated_token(emulator, Path(folder)))}
+        del settings["AZURE_CLIENT_SECRET"]
         env_file = Path(folder) / ".env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         print(f"Emulating Entra ID and Azure Resource Manager at {emulator.url} (no Azure account needed).")
         print("$ python deploy.py", flush=True)
         env = {**os.environ, "REQUESTS_CA_BUNDLE": str(emulator.ca_path)}  # trust the emulator's own CA
