@@ -121,8 +121,9 @@ def test_a_crash_looping_container_exits_1_with_the_end_of_its_log(emulator, tmp
     assert "container aci-private-demo: Waiting, restarts 3" in result.stdout
     assert "error: provisioning succeeded, but container aci-private-demo is Waiting (CrashLoopBackOff" in result.stderr
     logged = [line for line in result.stderr.splitlines() if line.startswith("  | ")]
-    assert len(logged) == 20 and logged[-1] == "  | fatal: could not connect to the database after 29 attempts"
-    assert "worker 10:" not in result.stderr and "worker 11:" in result.stderr  # the last 20 lines only
+    assert len(logged) == 20
+    assert logged[-1] == "  | aci-private-demo: fatal: could not connect to the database after 29 attempts"
+    assert "demo 10:" not in result.stderr and "demo 11:" in result.stderr  # the last 20 lines only
     assert "az container logs -g rg-aci-private -n aci-private-demo --container-name aci-private-demo" in result.stderr
     logs = [record for record in emulator.requests if record.path.endswith("/logs")]
     assert len(logs) == 1 and logs[0].query["tail"] == ["20"]
