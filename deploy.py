@@ -42,6 +42,13 @@ EXIT CODES:
     4 gave up waiting (--timeout), 130 interrupted (Ctrl-C).
 """
 
+if __name__ == "__main__":  # Ctrl-C while the libraries load: "interrupted.", not a traceback
+    import os
+    import signal
+    import sys
+
+    signal.signal(signal.SIGINT, lambda *_: (sys.stderr.write("interrupted.\n"), os._exit(130)))
+
 # [START sample]
 import dataclasses
 import time
@@ -125,6 +132,12 @@ class Settings:
     client_secret: str = dataclasses.field(default="", repr=False)
     authority_host: str = "https://" + AzureAuthorityHosts.AZURE_PUBLIC_CLOUD
     resource_manager_endpoint: str = "https://management.azure.com"
+    answer_timeout: float = 60  # seconds to wait for any one answer from Entra ID or ARM (azure-core: 300)
+
+
+def waits(settings: Settings) -> dict[str, float]:
+    """How long azure-core waits for a connection and for each answer (it retries a few times)."""
+    return {"connection_timeout": min(settings.answer_timeout, 10), "read_timeout": settings.answer_timeout}
 
 
 # [START credential]
@@ -136,7 +149,7 @@ def create_credential(settings: Settings) -> TokenCredential:
         AzureAuthorityHosts.AZURE_CHINA,
         AzureAuthorityHosts.AZURE_GOVERNMENT,
     )
-    cloud = {"authority": settings.authority_host,
+    cloud = {"authority": settings.authority_host, **waits(settings),
              "disable_instance_discovery": urlsplit(settings.authority_host).hostname not in microsoft}  # fmt: skip
     tenant, client = settings.tenant_id, settings.client_id
     match settings.sign_in:
@@ -171,6 +184,7 @@ def create_client(settings: Settings) -> ContainerInstanceManagementClient:
         base_url=endpoint,
         credential_scopes=scopes or [endpoint + "/.default"],
         polling_interval=POLL_SECONDS,
+        **waits(settings),
     )
 
 
@@ -312,6 +326,7 @@ import logging
 import os
 import re
 import shlex
+import signal
 import sys
 import textwrap
 
@@ -327,7 +342,7 @@ from dotenv import dotenv_values
 SECURE_PLACEHOLDER = "<secure value not shown>"
 LOG_LINES = 20  # how much of a stopped container's log is shown
 GUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # base64url of '{"', twice
 # Entra client secrets are about 40 characters with a "~" in them; a value of that shape is never echoed.
 SECRET_SHAPE = re.compile(r"(?=.*~)[A-Za-z0-9_.~-]{30,}")
 # host[:port]/path[:tag][@digest], as the Docker reference grammar has it; the host needs a dot or port.
@@ -371,6 +386,15 @@ def matching(pattern: str, what: str, then: Callable[[str], object] = str) -> Ca
 
 def resource_id(resource_type: str) -> Callable[[str], str]:
     def check(value: str) -> str:
+        value = value.rstrip("/")
+        if "/resource/subscriptions/" in value or value.startswith("https://"):
+            raise ValueError(f"a {resource_type} resource ID (this is a portal URL: use the part from /subscriptions/ "
+                             "up to the resource's name)")  # fmt: skip
+        if resource_type.endswith("userAssignedIdentities") and (
+            value.lower() == "systemassigned" or GUID.fullmatch(value)
+        ):
+            raise ValueError("a user-assigned identity's resource ID (a system-assigned identity cannot pull "
+                             "images; a client or principal ID is not it: az identity show --query id)")  # fmt: skip
         parts = parse_resource_id(value)
         children = [parts[f"child_type_{n}"] for n in range(1, parts.get("last_child_num", 0) + 1)]
         found = "/".join(filter(None, [parts.get("namespace"), parts.get("type"), *children]))
@@ -382,7 +406,9 @@ def resource_id(resource_type: str) -> Callable[[str], str]:
 
 
 def image_reference(value: str) -> str:
-    host = value.split("/", 1)[0]
+    host, _, path = value.partition("/")
+    if path != path.lower() and IMAGE.fullmatch(f"{host}/{path.lower()}"):
+        raise ValueError("a valid image reference: repositories are lowercase")
     if not (IMAGE.fullmatch(value) and ("." in host or ":" in host or host == "localhost")):
         raise ValueError("a fully qualified image reference (registry host/repository:tag)")
     return value
@@ -517,7 +543,8 @@ SETTINGS = (
     Setting("AZURE_LOCATION", "location", "westeurope",
             matching(r"[A-Za-z0-9 ]+", "an Azure region name", lambda v: v.replace(" ", "").lower()), required=True),
     Setting("ACI_CONTAINER_GROUP_NAME", "container_group_name", "aci-private-demo",
-            matching(r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "a valid container group name"), "all", True),
+            matching(r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "a valid container group name (1-63 lowercase "
+                     "letters, digits and single hyphens, a letter or digit at each end)"), "all", True),
     Setting("ACI_SUBNET_ID", "subnet_id",
             f"{EXAMPLE_GROUP_ID}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci",
             resource_id("Microsoft.Network/virtualNetworks/subnets"), required=True, hidden=True),
@@ -579,13 +606,28 @@ def secrets_in(variables: dict[str, str]) -> set[str]:
     return {clean(variables[n]) for n in variables if n in names or SECURE_ENV in n} - {""}
 
 
+def secret_like(value: str, secrets: set[str]) -> bool:
+    return value in secrets or bool(SECRET_SHAPE.fullmatch(value) or JWT.fullmatch(value))
+
+
 def problem_with(name: str, value: str, what: str, hidden: bool, secrets: set[str] = frozenset()) -> str:
     example = EXAMPLES.get(name) or EXAMPLES.get("ACI_" + name.rsplit("_", 1)[-1], "")
     example = f"; for example {name}={example}" if example else ""
-    if hidden or value in secrets or SECRET_SHAPE.fullmatch(value) or JWT.fullmatch(value):
+    if hidden or secret_like(value, secrets):
         shape = f"{len(value)} characters" + ("" if "/" in value or GUID.fullmatch(value) else ", not a GUID")
         return f"{name} (value not shown: {shape}) is not {what}{example}"
     return f"{name}={value!r} is not {what}{example}"
+
+
+def parsed(name: str, value: str, check: Callable, secrets: set[str], problems: list[str], hidden: bool = False):
+    """check(value), or None with the problem noted; a value shaped like a secret passes no check but str's."""
+    try:
+        if secret_like(value, secrets) and check is not str:
+            raise ValueError("a secret or a token, which this setting never is")
+        return check(value)
+    except ValueError as error:
+        problems.append(problem_with(name, value, str(error), hidden, secrets))
+        return None
 
 
 def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Settings, list[str]]:
@@ -603,10 +645,9 @@ def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Sett
                 problems.append(f"{setting.name} is not set; for example {setting.name}={setting.example}")
                 missing = True
             continue
-        try:
-            values[setting.field] = setting.check(value)
-        except ValueError as error:
-            problems.append(problem_with(setting.name, value, str(error), setting.hidden, secrets))
+        found = parsed(setting.name, value, setting.check, secrets, problems, setting.hidden)
+        if found is not None:
+            values[setting.field] = found
     if mode != "delete":
         groups = container_settings(variables, values.get("container_group_name", "app"), problems, secrets)
         missing = missing or "ACI_IMAGE is not set" in " ".join(problems)
@@ -615,13 +656,10 @@ def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Sett
     if mode != "dry-run":
         missing = sign_in_settings(variables, values, problems, warnings) or missing
     values.pop("token_credentials", None)
-    if values.get("subnet_id") and values.get("subscription_id"):
-        subnet_subscription = parse_resource_id(values["subnet_id"]).get("subscription", "")
-        if subnet_subscription.lower() != values["subscription_id"].lower():
-            problems.append(
-                "ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID; the container group and its "
-                "subnet must be in the same subscription"
-            )
+    subnet_subscription = parse_resource_id(values.get("subnet_id", "")).get("subscription", "")
+    if values.get("subscription_id") and subnet_subscription.lower() not in ("", values["subscription_id"].lower()):
+        problems.append("ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID; the container group and "
+                        "its subnet must be in the same subscription")  # fmt: skip
     if problems:
         raise SettingsError(problems, missing)
     return Settings(**values), setting_warnings(variables) + warnings
@@ -657,10 +695,9 @@ def container_from(variables: dict[str, str], prefix: str, name: str, problems: 
                             "whole group's CPU and memory while they run, and no ports; remove it")  # fmt: skip
             continue
         check = BY_NAME["ACI_" + suffix].check if prefix == "ACI_" or suffix != "IMAGE" else image_reference
-        try:
-            fields[BY_NAME["ACI_" + suffix].field] = check(value)
-        except ValueError as error:
-            problems.append(problem_with(key, value, str(error), False, secrets))
+        found = parsed(key, value, check, secrets, problems)
+        if found is not None:
+            fields[BY_NAME["ACI_" + suffix].field] = found
     environment = environment_settings(variables, prefix, problems)
     own = tuple(prefix + suffix for suffix in (*SUFFIXES, ENV, SECURE_ENV))
     given = sorted(key for key in variables if key.startswith(own) and clean(variables[key]))
@@ -845,6 +882,9 @@ def read_env_file(path: str, named: bool) -> dict[str, str]:
     except OSError as error:
         raise UsageError(f"the env file {path} cannot be read ({error.strerror}); check its permissions") from None
     utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # PowerShell 5's > and Out-File
+    if not utf16 and b"\x00" in data:
+        raise UsageError(f"the env file {path} looks like UTF-16 without a byte order mark; save it as UTF-8 "
+                         "(PowerShell: Set-Content -Encoding utf8)")  # fmt: skip
     try:
         text = data.decode("utf-16" if utf16 else "utf-8-sig")  # utf-8-sig also drops Notepad's byte order mark
     except UnicodeDecodeError as error:
@@ -852,14 +892,22 @@ def read_env_file(path: str, named: bool) -> dict[str, str]:
             f"the env file {path} is not UTF-8 text (byte {error.start + 1} is {data[error.start]:#04x}); save it as "
             "UTF-8 (Notepad: Save As, Encoding UTF-8; PowerShell: Set-Content -Encoding utf8)"
         ) from None
+    powershell = [n for n, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\$env:\w+\s*=", line, re.I)]
+    if powershell:
+        raise UsageError(f"the env file {path} has PowerShell lines ($env:NAME=\"value\", line "
+                         f"{', '.join(map(str, powershell))}); an env file has NAME=value lines")  # fmt: skip
     return {name: value or "" for name, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items()}
+
+
+# Variables the libraries read from the environment: a stale one in the shell hides the file's as much.
+NETWORK = ("REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
 
 
 def read_variables(args: argparse.Namespace) -> tuple[dict[str, str], bool]:
     """The variables deploy.py sees, the real environment winning over the env file; and whether a file was read."""
     path = args.env_file or ".env"
     from_file = read_env_file(path, named=bool(args.env_file))
-    for name in sorted(name for name in from_file if ours(name) and name in os.environ):
+    for name in sorted(name for name in from_file if (ours(name) or name in NETWORK) and name in os.environ):
         if clean(os.environ[name]) != clean(from_file[name]):
             say(f"warning: {name} is set in the environment and in {path}, with different values; the environment's "
                 f"value is used (unset {name} to use the file's)")  # fmt: skip
@@ -884,7 +932,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         say(f"warning: {warning}")
     if args.mode != "dry-run":
         say(f"Signing in with {WAYS[settings.sign_in].what}")
-    return settings
+    return dataclasses.replace(settings, answer_timeout=min(settings.answer_timeout, args.timeout))
 
 
 # Progress and summary ---------------------------------------------------------------------------------
@@ -952,6 +1000,8 @@ def summary(group: ContainerGroup) -> tuple[str, dict[str, str]]:
             run_once = kind == "init container" or group.restart_policy != "Always"
             if state != "Running" and not (run_once and state == "Terminated" and current.exit_code == 0):
                 detail = f" ({current.detail_status})" if current and current.detail_status else ""
+                if state == "Terminated" and current.exit_code == 0:  # it finished, and Always starts it again
+                    detail += "; ACI_RESTART_POLICY=Always restarts it: a run-once job wants Never or OnFailure"
                 stopped[container.name] = f"{state}{exit_code}{detail}"
     return "\n".join(lines), stopped
 
@@ -1060,11 +1110,11 @@ MESSAGE_HINTS = {
     "another way (README: Sign-in)",
     "az login": "the Azure CLI is not signed in: run az login (add --tenant <tenant ID> for the subscription's "
     "tenant), then az account show",
-    "Subscription '": "the Azure CLI is signed in, but not to a tenant that has subscription AZURE_SUBSCRIPTION_ID: "
+    "Subscription '": "the Azure CLI is signed in, but not to a tenant that has subscription <AZURE_SUBSCRIPTION_ID>: "
     "az login --tenant <the subscription's tenant ID>, or check it with az account list -o table",
     "Failed to invoke the Azure CLI": "az did not answer within 10 seconds; run az account get-access-token once "
     "(it may be updating or asking for input), then try again",
-    "Identity not found": "this machine has no managed identity with client ID AZURE_CLIENT_ID: assign the identity "
+    "Identity not found": "this machine has no managed identity with client ID <AZURE_CLIENT_ID>: assign the identity "
     "to the VM or agent, or unset AZURE_CLIENT_ID for its system-assigned identity",
     "IMDS endpoint": "no managed identity endpoint answered: ManagedIdentityCredential works only on an Azure "
     "machine (VM, scale set, agent) that has an identity",
@@ -1089,7 +1139,21 @@ def error_code(error: HttpResponseError) -> str:
     return "AADSTS90002" if "Unable to get authority configuration" in (error.message or "") else ""
 
 
-def report_error(error: HttpResponseError, details: list[str] = (), events: list = ()) -> None:
+def filled(hint: str, settings: Settings, args: argparse.Namespace) -> str:
+    """A hint with what deploy.py knows put in: the command line as it was typed, names and IDs."""
+    image = settings.containers[0].image if settings.containers else "<registry>."
+    group_id = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
+    known = {"python deploy.py": command(args), "<registry>": image.split(".", 1)[0],
+             "<group>": settings.resource_group, "<resource group ID>": group_id,
+             "<AZURE_SUBSCRIPTION_ID>": settings.subscription_id, "<AZURE_CLIENT_ID>": settings.client_id,
+             "<ACI_SUBNET_ID>": settings.subnet_id}  # fmt: skip
+    for placeholder, value in known.items():
+        hint = hint.replace(placeholder, value or placeholder)
+    return hint
+
+
+def report_error(error: HttpResponseError, settings: Settings, args: argparse.Namespace, details: list[str] = (),
+                 events: list = ()) -> None:  # fmt: skip
     """The Azure error code and message, details and Warning events, and a hint."""
     code = error_code(error)
     message = error.error.message if error.error and error.error.message else error.message
@@ -1103,7 +1167,7 @@ def report_error(error: HttpResponseError, details: list[str] = (), events: list
     hint = hint or next((hint for phrase, hint in MESSAGE_HINTS.items() if phrase in (message or "")), None)
     hint = hint or HINTS.get(code)
     if hint:
-        say(f"hint: {hint}")
+        say(f"hint: {filled(hint, settings, args)}")
 
 
 def warning_events(client: ContainerInstanceManagementClient, settings: Settings) -> list:
@@ -1147,18 +1211,41 @@ def report_unreachable(error: ServiceRequestError | ServiceResponseError, url: s
     host = urlsplit(url).netloc
     say(f"error: could not reach {host} ({error.message})")
     if "CERTIFICATE_VERIFY_FAILED" in error.message:
-        proxy = "behind a TLS-inspecting proxy, point REQUESTS_CA_BUNDLE at a PEM file with its CA"
-        say(f"hint: Python does not trust the TLS certificate of {host}; {proxy}: export REQUESTS_CA_BUNDLE=ca.pem")
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+        now = f" (it names {bundle}, which does not hold that CA)" if bundle else ": export REQUESTS_CA_BUNDLE=ca.pem"
+        say(f"hint: Python does not trust the TLS certificate of {host}; behind a TLS-inspecting proxy, point "
+            f"REQUESTS_CA_BUNDLE at a PEM file with its CA{now}")  # fmt: skip
     else:
         say(f"hint: check the network, DNS, any proxy (HTTPS_PROXY) and the endpoint settings for {host}")
 
 
-def still_running_guidance(settings: Settings, env_file: str | None, what: str) -> None:
+class Sent(logging.Handler):
+    """The methods azure-core's HTTP logging policy saw go out: whether a PUT or DELETE reached Azure."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.methods: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.methods.update(re.findall(r"Request method: '(\w+)'", record.getMessage()))
+
+
+SENT = Sent()
+
+
+def command(args: argparse.Namespace, *flags: str) -> str:
+    """This command line as it was typed (interpreter, script, --env-file) with other flags, for hints."""
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else sys.executable
+    env_file = ("--env-file", args.env_file) if args.env_file else ()
+    return shlex.join([python, sys.argv[0], *env_file, *flags])
+
+
+def still_exists(settings: Settings, args: argparse.Namespace, what: str = "still exists in Azure") -> None:
     group = f"-g {settings.resource_group} -n {settings.container_group_name}"
-    env_option = f" --env-file {env_file}" if env_file else ""
-    say(f"The {what} goes on in Azure. Check it:")
+    say(f"The container group {what} (billed while its containers run). Check it:")
     say(f'  az container show {group} --query "{{provisioning: provisioningState, state: instanceView.state}}"')
-    say(f"Delete it:\n  python deploy.py --delete{env_option}   (or: az container delete {group} --yes)")
+    say(f"Fix the cause and run {command(args, '--recreate')}; or delete it:\n  {command(args, '--delete')}"
+        f"   (or: az container delete {group} --yes)")  # fmt: skip
 
 
 def dry_run_body(settings: Settings) -> dict:
@@ -1184,38 +1271,64 @@ def connect(settings: Settings) -> ContainerInstanceManagementClient:
         raise UsageError(f"{name} cannot be used: {error} (nothing was sent to Azure)") from None
 
 
-def deploy(client: ContainerInstanceManagementClient, settings: Settings, timeout: float) -> int:
-    """Create or update the group, wait, and show the outcome; the exit code."""
+def restarts(group: ContainerGroup) -> dict[str, int]:
+    return {c.name: (c.instance_view.restart_count or 0) if c.instance_view else 0 for c in group.containers}
+
+
+def settle(client: ContainerInstanceManagementClient, settings: Settings, group: ContainerGroup, seconds: float):
+    """Watch the containers for seconds after Succeeded, which only means that they got to Running once:
+    the group as last read, and the containers that restarted meanwhile (name: what happened)."""
+    before, deadline, show = restarts(group), time.monotonic() + seconds, show_progress()
+    finished = ("Succeeded", "Failed", "Stopped")  # a run-once group whose containers are done
+    while time.monotonic() < deadline and not summary(group)[1]:
+        if group.instance_view and group.instance_view.state in finished:
+            break
+        time.sleep(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
+        group = client.container_groups.get(settings.resource_group, settings.container_group_name)
+        show(group)
+        grew = {name: f"restarted during --settle ({before[name]} -> {n} restarts)"
+                for name, n in restarts(group).items() if n > before.get(name, n)}  # fmt: skip
+        if grew:
+            return group, grew
+    return group, {}
+
+
+def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: argparse.Namespace) -> int:
+    """Create or update the group, wait, watch it settle, and show the outcome; the exit code."""
     say(f"Deploying container group {settings.container_group_name} in resource group {settings.resource_group} "
         f"({settings.location}) ...")  # fmt: skip
     try:
-        deployed = create_or_update(client, settings, timeout, on_progress=show_progress())
+        deployed = create_or_update(client, settings, args.timeout, on_progress=show_progress())
     except HttpResponseError as error:
         if error_code(error) == "InvalidContainerGroupUpdate":  # the live group says what cannot change
-            report_error(error, details=changed_settings(client, settings))
+            report_error(error, settings, args, details=changed_settings(client, settings))
             return 1
         if error.response is None or error.response.request.method == "PUT":
-            raise  # Azure refused the request itself
-        report_error(error, events=warning_events(client, settings))  # accepted, then failed: events say why
+            raise  # Azure refused the request itself: no group was made or changed
+        report_error(error, settings, args, events=warning_events(client, settings))  # accepted, then failed
+        still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
+    deployed, restarted = settle(client, settings, deployed, args.settle)
     text, stopped = summary(deployed)
     print(text)
-    show_logs(client, settings, stopped)
-    return 1 if stopped else 0
+    show_logs(client, settings, {**stopped, **restarted})
+    if stopped or restarted:
+        still_exists(settings, args)
+    return 1 if stopped or restarted else 0
 
 
-def recreate(client: ContainerInstanceManagementClient, settings: Settings, timeout: float) -> int:
+def recreate(client: ContainerInstanceManagementClient, settings: Settings, args: argparse.Namespace) -> int:
     """Delete the group if it exists, wait until it is gone, then deploy it anew."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + args.timeout
     name = settings.container_group_name
-    gone = delete(client, settings, timeout, on_progress=lambda _: say(f"Deleting container group {name} ..."))
-    code = None
+    gone = delete(client, settings, args.timeout, on_progress=lambda _: say(f"Deleting container group {name} ..."))
     try:
-        code = deploy(client, settings, deadline - time.monotonic())
-        return code
-    finally:
-        if gone and code != 0:
-            say(f"note: --recreate deleted the old container group {name}: it is gone, and the new one is not running")
+        code = deploy(client, settings, argparse.Namespace(**{**vars(args), "timeout": deadline - time.monotonic()}))
+    except (Exception, KeyboardInterrupt) as error:  # reported first, then the note on what is gone
+        code = report(error, settings, args)
+    if gone and code != 0:
+        say(f"note: --recreate deleted the old container group {name}: it is gone, and the new one is not running")
+    return code
 
 
 def run(args: argparse.Namespace, client: ContainerInstanceManagementClient, settings: Settings) -> int:
@@ -1227,7 +1340,31 @@ def run(args: argparse.Namespace, client: ContainerInstanceManagementClient, set
         )
         print(f"container group {name}: {'deleted' if deleted else 'does not exist, nothing to delete'}")
         return 0
-    return (recreate if args.recreate else deploy)(client, settings, args.timeout)
+    return (recreate if args.recreate else deploy)(client, settings, args)
+
+
+def report(error: BaseException, settings: Settings, args: argparse.Namespace) -> int:
+    """What went wrong, in the reader's terms, and its exit code; re-raises what it does not know."""
+    sent = bool(SENT.methods & {"PUT", "DELETE"})
+    if isinstance(error, TimeoutError | KeyboardInterrupt):
+        timeout = isinstance(error, TimeoutError)
+        say(f"error: gave up waiting after {args.timeout:g} s (--timeout)." if timeout else "interrupted.")
+        what = "deletion" if args.delete else "deployment"
+        say(f"The {what} goes on in Azure." if sent else f"The {what} was not started: nothing was sent to Azure.")
+        if sent:
+            still_exists(settings, args, "is in Azure")
+        return 4 if timeout else 130
+    if isinstance(error, ClientAuthenticationError) and unreachable(error):  # not a problem with the credentials
+        report_unreachable(unreachable(error), settings.authority_host)
+        say("Nothing was sent to Azure.")
+        return 1
+    if isinstance(error, HttpResponseError):
+        report_error(error, settings, args)
+        return 3 if isinstance(error, ClientAuthenticationError) or error.status_code == 403 else 1
+    if isinstance(error, ServiceRequestError | ServiceResponseError):  # after azure-core's retries
+        report_unreachable(error, settings.resource_manager_endpoint)
+        return 1
+    raise error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1243,19 +1380,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--delete", action="store_true", help="delete the container group and wait")
     mode.add_argument("--recreate", action="store_true", help="delete the group if it exists, then create it")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the outcome (1800)")
+    parser.add_argument("--settle", type=float, default=10, help="seconds to watch the containers after success (10)")
     parser.add_argument("-v", "--verbose", action="store_true", help="more detail on stderr (never a secret)")
     args = parser.parse_args(argv)
-    if args.timeout <= 0:
+    if not 0 < args.timeout < float("inf"):
         parser.error("--timeout must be a positive number of seconds, for example --timeout 600")
+    if not 0 <= args.settle < float("inf"):
+        parser.error("--settle must be 0 or a positive number of seconds, for example --settle 30")
     args.mode = "dry-run" if args.dry_run else "delete" if args.delete else "recreate" if args.recreate else "deploy"
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started by a parent that ignores it
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
     # Azure's INFO logs redact headers and omit bodies; never set logging_enable, which logs both.
     logging.getLogger("azure").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    http_log.setLevel(logging.INFO)
+    http_log.propagate = args.verbose  # shown with -v only; SENT always notes what went out
+    http_log.addHandler(SENT)
     try:
         settings = settings_from(args)
         if args.dry_run:
@@ -1266,29 +1411,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         say(f"error: {error}")
         return 2
-    what = "deletion" if args.delete else "deployment"
     try:
         return run(args, client, settings)
-    except TimeoutError:
-        say(f"error: gave up waiting after {args.timeout:g} s (--timeout).")
-        still_running_guidance(settings, args.env_file, what)
-        return 4
-    except KeyboardInterrupt:
-        say("interrupted.")
-        still_running_guidance(settings, args.env_file, what)
-        return 130
-    except ClientAuthenticationError as error:
-        if unreachable(error):  # Entra ID could not be reached: not a problem with the credentials
-            report_unreachable(unreachable(error), settings.authority_host)
-            return 1
-        report_error(error)
-        return 3
-    except HttpResponseError as error:
-        report_error(error)
-        return 3 if error.status_code == 403 else 1
-    except (ServiceRequestError, ServiceResponseError) as error:  # after azure-core's retries
-        report_unreachable(error, settings.resource_manager_endpoint)
-        return 1
+    except (Exception, KeyboardInterrupt) as error:
+        return report(error, settings, args)
 
 
 if __name__ == "__main__":

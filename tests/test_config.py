@@ -5,7 +5,7 @@ import re
 import pytest
 
 import deploy
-from tests.conftest import CLIENT_SECRET, SECURE_VALUE, SUBSCRIPTION
+from tests.conftest import CLIENT_SECRET, SECURE_VALUE, SUBNET_ID, SUBSCRIPTION
 
 EXAMPLES = deploy.EXAMPLES
 
@@ -75,7 +75,15 @@ BAD_VALUES = [
     ("ACI_CONTAINER_GROUP_NAME", "a" * 64, "valid container group name"),
     ("ACI_IMAGE", "app:1.0", "fully qualified image"),
     ("ACI_IMAGE", "library/nginx", "fully qualified image"),
-    ("ACI_IMAGE", "myregistry.azurecr.io/App:1.0", "fully qualified image"),
+    ("ACI_IMAGE", "myregistry.azurecr.io/App:1.0", "repositories are lowercase"),
+    ("ACI_IDENTITY_ID", "SystemAssigned", "a system-assigned identity cannot pull"),
+    ("ACI_IDENTITY_ID", "5e1f7c2a-0000-4000-8000-0000000000a1", "a client or principal ID is not it"),
+    (
+        "ACI_SUBNET_ID",
+        "https://portal.azure.com/#@contoso.onmicrosoft.com/resource" + VNET_ID + "/subnets/aci/overview",
+        "this is a portal URL: use the part from /subscriptions/",
+    ),
+    ("ACI_CONTAINER_GROUP_NAME", "a" * 64, "1-63 lowercase letters, digits and single hyphens"),
     ("ACI_IMAGE", "myregistry.azurecr.io/app:", "fully qualified image"),
     ("ACI_IMAGE", "myregistry.azurecr.io/app:1.0 extra", "fully qualified image"),
     ("ACI_IMAGE", "docker.io/library/nginx:1.27", "Azure Container Registry"),
@@ -218,3 +226,20 @@ def test_a_reserved_port_is_a_warning_that_names_it_and_the_risk(settings):
     config, warnings = deploy.load_settings(settings)
     assert config.containers[0].ports == (80, 19390)
     assert warnings == ["ACI_PORTS: port 19390 is on ACI's list of reserved ports; groups that use it can stay Waiting"]
+
+
+def test_a_trailing_slash_on_a_resource_id_is_not_sent(settings):
+    settings["ACI_SUBNET_ID"] += "/"
+    config, _ = deploy.load_settings(settings)
+    assert config.subnet_id == SUBNET_ID
+
+
+@pytest.mark.parametrize("variable", ["AZURE_RESOURCE_GROUP", "ACI_CONTAINER_GROUP_NAME", "ACI_IMAGE", "AZURE_LOCATION",
+                                      "ACI_CPU", "ACI_SIDECAR_LOGS_IMAGE"])  # fmt: skip
+@pytest.mark.parametrize(
+    "pasted", [CLIENT_SECRET, "Abc8Q~x1y2z3w4v5u6t7s8r9q0p1o2n3m4l5k6j7i8", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"]
+)
+def test_a_secret_or_token_pasted_into_any_setting_is_never_echoed(settings, variable, pasted):
+    settings[variable] = pasted
+    problems = "\n".join(problems_for(settings))
+    assert pasted not in problems and "value not shown" in problems

@@ -4,6 +4,7 @@ kills the process on any connection beyond loopback."""
 
 import dataclasses
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,9 +27,15 @@ def settings_for(emulator, **changes):
 def deploy(emulator, tmp_path, *args, **changes):
     """Run deploy.py against the emulator and check that no secret reached either stream."""
     env_file = write_env(tmp_path / ".env", settings_for(emulator, **changes))
+    args = args if "--settle" in args else (*args, "--settle", "0")  # the settle watch has tests of its own
     result = run_deploy("--env-file", str(env_file), *args, network="loopback", env=env_for(emulator))
     assert_no_secrets(emulator, result.stdout + result.stderr)
     return result
+
+
+def typed(tmp_path, *flags):
+    """deploy.py's command line as these tests type it: what hints must name, so that pasting one works."""
+    return shlex.join([sys.executable, str(ROOT / "deploy.py"), "--env-file", str(tmp_path / ".env"), *flags])
 
 
 def env_for(emulator):
@@ -198,7 +205,7 @@ def test_timeout_exits_4_and_says_how_to_check_and_delete(emulator, tmp_path):
     assert "gave up waiting after 1 s" in result.stderr
     assert "The deployment goes on in Azure" in result.stderr
     assert "az container show -g rg-aci-private -n aci-private-demo" in result.stderr
-    assert "python deploy.py --delete --env-file" in result.stderr
+    assert f"{typed(tmp_path, '--delete')}   (or: az container delete" in result.stderr
 
 
 def test_ctrl_c_while_waiting_exits_130_with_the_same_guidance(emulator, tmp_path):
@@ -319,7 +326,8 @@ def test_a_refused_update_names_each_changed_setting_and_the_two_ways_on(emulato
     )
     assert "  ACI_CPU: 1 -> 2\n  ACI_RESTART_POLICY: Always -> OnFailure\n" in result.stderr
     assert "ACI_MEMORY_GB" not in result.stderr and "ACI_IMAGE" not in result.stderr  # unchanged, or changeable
-    assert "python deploy.py --recreate" in result.stderr and "python deploy.py --delete" in result.stderr
+    assert f"{typed(tmp_path, '--recreate')}, or python deploy.py" not in result.stderr  # the command as typed
+    assert typed(tmp_path, "--recreate") in result.stderr and typed(tmp_path, "--delete") in result.stderr
     assert calls(emulator)[2:] == [("PUT", "group"), ("GET", "group")]  # the refusal, then the live group
     assert len(emulator.groups) == 1  # nothing deleted without --recreate
 

@@ -25,9 +25,8 @@ NO_SECRET = {"AZURE_CLIENT_SECRET": ""}
 def deploy_with(emulator, tmp_path, *args, env=None, **changes):
     settings = {**emulator.settings(), **NO_SECRET, **changes}
     env_file = write_env(tmp_path / ".env", {k: v for k, v in settings.items() if v != ""})
-    result = run_deploy(
-        "--env-file", str(env_file), *args, network="loopback", env={**env_for(emulator), **(env or {})}
-    )
+    environment = {**env_for(emulator), **(env or {})}
+    result = run_deploy("--env-file", str(env_file), "--settle", "0", *args, network="loopback", env=environment)
     assert_no_secrets(emulator, result.stdout + result.stderr)
     return result
 
@@ -208,7 +207,7 @@ def test_a_managed_identity_this_machine_lacks_exits_3_with_a_hint(emulator, tmp
     result = deploy_with(emulator, tmp_path, env=env, AZURE_TOKEN_CREDENTIALS="ManagedIdentityCredential",
                          AZURE_CLIENT_ID=MANAGED_IDENTITY_CLIENT_ID)  # fmt: skip
     assert result.returncode == 3, result.stderr
-    assert "no managed identity with client ID AZURE_CLIENT_ID" in result.stderr
+    assert f"no managed identity with client ID {MANAGED_IDENTITY_CLIENT_ID}:" in result.stderr
     assert not any(call[1] == "group" for call in calls(emulator))
 
 

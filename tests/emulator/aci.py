@@ -38,7 +38,8 @@ FIXED_ON_UPDATE = {
         c["name"]: c["properties"]["resources"]["requests"].get("memoryInGB") for c in p["containers"]
     },
 }
-OUTCOMES = ("Succeeded", "Failed", "Crashing", "Exited", "Completed", "NoCapacity")
+OUTCOMES = ("Succeeded", "Failed", "Crashing", "Unstable", "Exited", "Completed", "NoCapacity")
+UNSTABLE_SECONDS = 3  # how long an Unstable container runs after Succeeded before it crash-loops
 
 
 class ContainerInstances:
@@ -166,12 +167,17 @@ class ContainerInstances:
                 container["properties"]["instanceView"] = self.container_view(phase, container, stored, init=True)
             for container in properties["containers"]:
                 container["properties"]["instanceView"] = self.container_view(phase, container, stored)
-            properties["instanceView"] = self.group_instance_view(phase, stored)
+            properties["instanceView"] = self.group_instance_view(phase, stored, properties["containers"])
         body.update(id=stored["path"], name=stored["name"], type="Microsoft.ContainerInstance/containerGroups")
         return body
 
-    def group_instance_view(self, phase: str, stored: dict) -> dict:
+    def group_instance_view(self, phase: str, stored: dict, containers: list[dict]) -> dict:
         state = {"Succeeded": "Running", "Failed": "Failed"}.get(phase, "Pending")
+        views = [c["properties"]["instanceView"]["currentState"] for c in containers]
+        run_once = stored["body"]["properties"].get("restartPolicy") in ("Never", "OnFailure")
+        if phase == "Succeeded" and run_once and all(v["state"] == "Terminated" for v in views):
+            # docs (container-state.md): a finished run-once group is Succeeded, or Failed under Never
+            state = "Succeeded" if all(v.get("exitCode") == 0 for v in views) else "Failed"
         events = []
         if phase == "Failed" and self.outcome == "NoCapacity":  # a real trace: the name ends with a period
             location = stored["body"]["location"]
@@ -199,21 +205,24 @@ class ContainerInstances:
         elif phase == "Succeeded":
             events += [self.event(stored, 1, "Pulled", f'Successfully pulled image "{image}"'),
                        self.event(stored, 2, "Started", "Started container")]  # fmt: skip
-            current, restarts = self.run_state(init, outcome)
+            current, restarts = self.run_state(init, outcome, stored)
         # recordings: events are not in time order, and the order differs between responses
         return {"restartCount": restarts, "currentState": current, "events": self.random.sample(events, len(events))}
 
-    def run_state(self, init: bool, outcome: str) -> tuple[dict, int]:
+    def run_state(self, init: bool, outcome: str, stored: dict) -> tuple[dict, int]:
         if init or outcome == "Completed":
             return {"state": "Terminated", "exitCode": 0, "detailStatus": "Completed"}, 0
         if outcome == "Exited":
             return {"state": "Terminated", "exitCode": 1, "detailStatus": "Error"}, 0
+        crashed = time.monotonic() > stored["started"] + self.delay + UNSTABLE_SECONDS
+        if outcome == "Unstable" and crashed:  # docs: Running at Succeeded, then a crash loop (Praqma/...#25)
+            return {"state": "Waiting", "detailStatus": "CrashLoopBackOff: Back-off restarting failed"}, 1
         if outcome == "Crashing":  # recordings: Succeeded while the container crash-loops happens
             return {"state": "Waiting", "detailStatus": "CrashLoopBackOff: Back-off restarting failed"}, 3
         return {"state": "Running", "startTime": _now(), "detailStatus": ""}, 0
 
     def logs(self, key: str, container: str, tail: int | None) -> tuple[int, dict]:
-        if self.container_outcome(container) in ("Crashing", "Exited"):
+        if self.container_outcome(container) in ("Crashing", "Unstable", "Exited"):
             lines = [f"{container} {n}: connecting to the database at db.internal:5432" for n in range(1, 30)]
             lines.append(f"{container}: fatal: could not connect to the database after 29 attempts")
         else:
@@ -341,15 +350,18 @@ def route_group(emulator: ContainerInstances, method: str, path: str, query: dic
     match = logs or group
     if not match:
         return 404, arm_error("InvalidResourceType", f"No route for {method} {path}."), {}
-    if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION:
-        message = f"Identity pulls need api-version {IDENTITY_PULL_API_VERSION} or later."
-        return 400, arm_error("InvalidApiVersionParameter", message), {}
     key = path[: match.end("name")].lower()
     if method == "PUT" and group:
         try:
-            return emulator.put_group(path, group, json.loads(raw))
+            body = json.loads(raw)
         except ValueError:
             return 400, arm_error("InvalidRequestContent", "The request content was not valid JSON."), {}
+        credentials = (body.get("properties") or {}).get("imageRegistryCredentials") or []
+        if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION and any("identity" in c for c in credentials):
+            # docs (SupportArticles-docs, acr-image-pull-failures-managed-identity.md): only identity credentials
+            message = f"Identity in 'imageRegistryCredentials' of container group '{group['name']}' is not supported."
+            return 400, arm_error("InvalidImageRegistryCredentialType", message), {}
+        return emulator.put_group(path, group, body)
     if method == "DELETE" and group:
         return emulator.delete_group(key)
     if key not in emulator.groups:
