@@ -90,7 +90,8 @@ def tools(emulator: Emulator, az: str | None, az_config: Path) -> dict[str, tupl
     """Each tool: a function from the group name to its command line, and its extra environment."""
     python = sys.executable
     found = {
-        "deploy.py": (lambda name: [python, str(ROOT / "deploy.py")], guarded(emulator)),
+        # --settle 0: the other tools stop at Succeeded too, so that like is compared with like
+        "deploy.py": (lambda name: [python, str(ROOT / "deploy.py"), "--settle", "0"], guarded(emulator)),
         "baseline (SDK defaults)": (lambda name: [python, str(ROOT / "bench" / "baseline.py")], guarded(emulator)),
     }
     if az:

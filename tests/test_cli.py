@@ -202,3 +202,34 @@ def test_docs_readers_are_told_the_terms_they_copy_under():
     assert (ROOT / "deploy.py").read_text().startswith("# SPDX-License-Identifier: MIT\n")
     licence = (ROOT / "LICENSE").read_text()
     assert licence.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in licence
+
+
+def test_utf16_without_a_byte_order_mark_and_powershell_lines_are_named_not_a_traceback(settings, tmp_path):
+    text = "".join(f"{key}={value}\n" for key, value in settings.items())
+    (tmp_path / "nobom.env").write_bytes(text.encode("utf-16-le"))
+    (tmp_path / "ps.env").write_text(text + '$env:ACI_CPU="2"\n$Env:ACI_PORTS = "80"\n')
+    for name, expected in (("nobom.env", "looks like UTF-16 without a byte order mark; save it as UTF-8"),
+                           ("ps.env", "has PowerShell lines ($env:NAME=\"value\", line 12, 13)")):  # fmt: skip
+        result = run_deploy("--dry-run", "--env-file", str(tmp_path / name))
+        assert result.returncode == 2, result.stderr
+        assert f"the env file {tmp_path / name} " in result.stderr and expected in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_ca_bundle_or_proxy_set_differently_in_the_shell_and_the_env_file_is_named(settings, tmp_path):
+    env_file = write_env(tmp_path / ".env", {**settings, "REQUESTS_CA_BUNDLE": "/etc/file-ca.pem",
+                                              "HTTPS_PROXY": "http://proxy.file:3128"})  # fmt: skip
+    shell = {"REQUESTS_CA_BUNDLE": "/etc/shell-ca.pem", "HTTPS_PROXY": "http://proxy.file:3128"}
+    result = run_deploy("--dry-run", "--env-file", str(env_file), env=shell)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: REQUESTS_CA_BUNDLE is set in the environment and in {env_file}, with different values" in (
+        result.stderr
+    )
+    assert "HTTPS_PROXY is set" not in result.stderr and "/etc/shell-ca.pem" not in result.stderr  # names only
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_timeout_and_settle_must_be_finite(value):
+    for flag in ("--timeout", "--settle"):
+        result = run_deploy(flag, value)
+        assert result.returncode == 2 and f"{flag} must be" in result.stderr, result.stderr

@@ -3,6 +3,7 @@ azure-mgmt-containerinstance, over HTTPS to the local Entra ID + ARM emulator, b
 kills the process on any connection beyond loopback."""
 
 import dataclasses
+import json
 import re
 import shlex
 import signal
@@ -219,8 +220,11 @@ def test_ctrl_c_while_waiting_exits_130_with_the_same_guidance(emulator, tmp_pat
     deadline = time.monotonic() + 20
     while not any(record.method == "PUT" for record in emulator.requests) and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=20)
+    try:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
     assert process.returncode == 130
     assert "interrupted" in stderr and "The deployment goes on in Azure" in stderr and "--delete" in stderr
     assert_no_secrets(emulator, stdout + stderr)
@@ -298,6 +302,15 @@ def test_entra_id_unreachable_is_a_network_error_naming_the_host_not_bad_credent
     assert "error: could not reach 127.0.0.1:9 (" in result.stderr and "Connection refused" in result.stderr
     assert "hint: check the network, DNS, any proxy" in result.stderr
     assert "AZURE_CLIENT_SECRET is wrong" not in result.stderr
+
+
+def test_a_ca_bundle_without_the_proxys_ca_is_named_in_the_hint(emulator, tmp_path):
+    import certifi
+
+    env_file = write_env(tmp_path / ".env", settings_for(emulator))
+    result = run_deploy("--env-file", str(env_file), network="loopback", env={"REQUESTS_CA_BUNDLE": certifi.where()})
+    assert result.returncode == 1
+    assert f"(it names {certifi.where()}, which does not hold that CA)" in result.stderr
 
 
 def test_an_untrusted_tls_certificate_points_at_requests_ca_bundle(emulator, tmp_path):
@@ -440,3 +453,137 @@ def test_a_new_principal_may_be_replication_lag(emulator, tmp_path):
     result = deploy(emulator, tmp_path, AZURE_CLIENT_ID="11111111-0000-4000-8000-000000000000")
     assert result.returncode == 3 and "AADSTS700016" in result.stderr
     assert "created in the last few minutes" in result.stderr
+
+
+# Round 3: what exit 0 promises, and what is said when nothing was sent -------------------------------
+def test_a_container_that_crashes_seconds_after_it_starts_fails_within_the_settle_window(emulator, tmp_path):
+    emulator.outcome, emulator.delay = "Unstable", 0.5  # Running at Succeeded, crash-looping 3 s later
+    result = deploy(emulator, tmp_path, "--settle", "8")
+    assert result.returncode == 1, result.stderr
+    assert "container aci-private-demo: Waiting" in result.stdout
+    assert "The end of its log:" in result.stderr and "  | aci-private-demo: fatal:" in result.stderr
+    assert "still exists in Azure" in result.stderr and typed(tmp_path, "--delete") in result.stderr
+    quick = deploy(emulator, tmp_path, "--settle", "0")  # the state at Succeeded, as before
+    assert quick.returncode == 0 and "container aci-private-demo: Running" in quick.stdout
+
+
+def test_a_settled_group_is_read_only_while_the_window_lasts(emulator, tmp_path):
+    emulator.delay = 0.5
+    result = deploy(emulator, tmp_path, "--settle", "6")
+    assert result.returncode == 0, result.stderr
+    assert [call for call in calls(emulator) if call == ("GET", "group")] == [("GET", "group")] * 3  # final + 2
+
+
+@pytest.mark.parametrize("outcome, exit_code, group_state", [("Completed", 0, "Succeeded"), ("Exited", 1, "Failed")])
+def test_a_finished_run_once_group_reports_azures_group_state_and_the_exit_code_follows_the_containers(
+    emulator, tmp_path, outcome, exit_code, group_state
+):
+    emulator.outcome = outcome
+    result = deploy(emulator, tmp_path, "--settle", "30", ACI_RESTART_POLICY="Never")
+    assert result.returncode == exit_code, result.stderr
+    assert f"group state:        {group_state}" in result.stdout  # and no 30 s wait: the group is done
+
+
+def test_an_app_that_exits_0_under_always_says_why_that_is_an_error(emulator, tmp_path):
+    emulator.outcome = "Completed"
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 1
+    assert "ACI_RESTART_POLICY=Always restarts it: a run-once job wants Never or OnFailure" in result.stderr
+
+
+def test_a_failed_provisioning_says_the_group_still_exists_and_how_to_recreate_or_delete_it(emulator, tmp_path):
+    emulator.outcome, emulator.delay = "Failed", 0.5
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 1
+    assert "still exists in Azure and keeps trying" in result.stderr
+    assert typed(tmp_path, "--recreate") in result.stderr and typed(tmp_path, "--delete") in result.stderr
+
+
+def test_a_platform_failed_event_does_not_get_the_pull_hint(emulator, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    settings, _ = script.load_settings(emulator.settings())
+    args = script.parse_args(["--env-file", str(tmp_path / ".env")])
+    platform = 'Failed to pull image "x": CriContainerActivator is getting initialized and not ready for use.'
+    events = [("aci-private-demo", SimpleNamespace(name="Failed", message=platform))]
+    error = HttpResponseError(message="Container group 'aci-private-demo' failed.")
+    assert "AcrPull" not in capsys_text(monkeypatch, lambda: script.report_error(error, settings, args, events=events))
+
+
+def capsys_text(monkeypatch, action) -> str:
+    import io
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buffer)
+    action()
+    return buffer.getvalue()
+
+
+def silent_server():
+    """A host that accepts connections and never answers, as a broken proxy or authority does."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener
+
+
+def test_a_sign_in_that_gets_no_answer_is_bounded_by_timeout_and_says_nothing_was_sent(emulator, tmp_path):
+    with silent_server() as listener:
+        host = f"127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        result = deploy(emulator, tmp_path, "--timeout", "2", AZURE_AUTHORITY_HOST=f"https://{host}")
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started < 45  # azure-core retries a few times, each bounded by --timeout
+    assert f"error: could not reach {host}" in result.stderr and "Nothing was sent to Azure." in result.stderr
+    assert emulator.requests == []
+
+
+def test_ctrl_c_before_the_put_says_nothing_was_sent(emulator, tmp_path):
+    with silent_server() as listener:
+        changes = {"AZURE_AUTHORITY_HOST": f"https://127.0.0.1:{listener.getsockname()[1]}"}
+        env_file = write_env(tmp_path / ".env", settings_for(emulator, **changes))
+        env = {
+            "PYTHONPATH": str(GUARD),
+            "DEPLOY_TEST_NETWORK": "loopback",
+            "PATH": "/usr/bin:/bin",
+            **env_for(emulator),
+        }
+        process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "--env-file", str(env_file)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            time.sleep(2)  # signing in, waiting on the silent host
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert process.returncode == 130
+    assert "interrupted." in stderr and "The deployment was not started: nothing was sent to Azure." in stderr
+    assert "goes on in Azure" not in stderr and "Traceback" not in stderr
+
+
+def test_ctrl_c_while_the_libraries_load_is_interrupted_not_a_traceback():
+    env = {"PYTHONPATH": str(GUARD), "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "--dry-run"], env=env, cwd=GUARD,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert "Traceback" not in stderr
+    assert process.returncode in (130, 2), stderr  # interrupted, or it had already reached the settings check
+
+
+def test_the_emulator_refuses_an_old_api_version_only_for_identity_credentials(emulator):
+    from tests.emulator.aci import route_group
+
+    path = f"/subscriptions/{emulator.subscription_id}/resourceGroups/rg-aci-private/providers/" \
+           "Microsoft.ContainerInstance/containerGroups/old"  # fmt: skip
+    body = {"location": "westeurope", "properties": {"imageRegistryCredentials": [{"server": "a", "identity": "x"}]}}
+    status, answer, _ = route_group(emulator, "PUT", path, {"api-version": ["2021-03-01"]}, json.dumps(body).encode())
+    assert status == 400 and answer["error"]["code"] == "InvalidImageRegistryCredentialType"
+    status, _, _ = route_group(emulator, "GET", path, {"api-version": ["2019-12-01"]}, b"")
+    assert status == 404  # a read at an old version is not refused: the group just does not exist

@@ -103,7 +103,11 @@ def test_try_it_without_an_azure_account_works_as_written(tmp_path):
         assert "provisioning state: Succeeded" in result.stdout
     finally:
         emulator.send_signal(signal.SIGINT)
-        assert emulator.wait(timeout=10) == 0
+        try:
+            stopped = emulator.wait(timeout=10)
+        finally:
+            emulator.kill()  # never left running, whatever happened above
+    assert stopped == 0
 
 
 def table_rows(title: str) -> list[list[str]]:

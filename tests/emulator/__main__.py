@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ def demo(emulator: Emulator) -> int:
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops it, even under nohup or in CI
     parser = argparse.ArgumentParser(description="Local Entra ID + ARM emulator for deploy.py.")
     parser.add_argument("--demo", action="store_true", help="run deploy.py against it once, then stop")
     parser.add_argument("--env-file", default=".env.emulator", help="without --demo: write deploy.py's settings here")
