@@ -3,7 +3,8 @@
 private Azure Container Registry as a user-assigned managed identity: no registry password exists.
 
 USAGE:
-    python deploy.py [--env-file PATH] [--dry-run | --delete | --recreate] [--timeout SECONDS] [-v]
+    python deploy.py [--env-file PATH] [--dry-run | --delete | --recreate] [--timeout SECONDS]
+                     [--settle SECONDS] [-v]
 
     README.md explains the prerequisites (registry, identity, subnet, who deploys) as az commands.
 
@@ -28,13 +29,9 @@ USAGE:
     - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET - a service principal's secret
     - none of them, and AZURE_CLIENT_ID unset - the Azure CLI's account (after az login)
 
-    Optional: ACI_CPU (1), ACI_MEMORY_GB (1.5), ACI_PORTS (80, at most 5), ACI_COMMAND,
-    ACI_RESTART_POLICY (Always), ACI_ENV_<NAME>, ACI_SECURE_ENV_<NAME>, ACI_DNS_SERVERS,
-    AZURE_AUTHORITY_HOST, AZURE_RESOURCE_MANAGER_ENDPOINT.
-    More containers: ACI_SIDECAR_<NAME>_IMAGE (+ _CPU, _MEMORY_GB, _PORTS, _COMMAND, _ENV_<VAR>,
-    _SECURE_ENV_<VAR>) adds an app container; ACI_INIT_IMAGE, then ACI_INIT_<N>_IMAGE for N = 2, 3, ...
-    (+ _COMMAND, _ENV_<VAR>, _SECURE_ENV_<VAR>) add init containers that run in that order;
-    ACI_SHARED_DIR mounts one empty directory at that path in every container.
+    Optional: ACI_CPU (1), ACI_MEMORY_GB (1.5), ACI_PORTS (80), ACI_COMMAND, ACI_ENV_<NAME>, ...;
+    ACI_SIDECAR_<NAME>_IMAGE adds an app container, ACI_INIT_IMAGE and ACI_INIT_<N>_IMAGE init
+    containers, ACI_SHARED_DIR a directory they all share. Every setting: README.md, Configuration.
 
 EXIT CODES:
     0 done, 1 Azure rejected the request, the deployment failed or a container is not running,
@@ -474,12 +471,6 @@ def https_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def absolute_path(value: str) -> str:
-    if not value.startswith("/") or ":" in value:
-        raise ValueError("an absolute path inside the containers, without a colon (such as /shared)")
-    return value
-
-
 def readable_file(value: str) -> str:
     if not os.access(value, os.R_OK) or os.path.isdir(value):
         raise ValueError("a readable file (check the path: ~ is not expanded, and a Windows path needs / or \\\\)")
@@ -515,13 +506,11 @@ ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 EXAMPLE_GROUP_ID = f"/subscriptions/{ZERO_GUID}/resourceGroups/rg-aci-private/providers"
 # azure-identity's own selector, lower-cased as it reads it: the sign-in ways each value allows.
 TOKEN_CREDENTIALS = {
-    "environmentcredential": ("client_secret", "certificate"),
-    "workloadidentitycredential": ("federated_token",),
-    "azureclicredential": ("azure_cli",),
-    "managedidentitycredential": ("managed_identity",),
+    "environmentcredential": ("client_secret", "certificate"), "workloadidentitycredential": ("federated_token",),
+    "azureclicredential": ("azure_cli",), "managedidentitycredential": ("managed_identity",),
     "dev": ("azure_cli",),  # the only developer credential deploy.py offers
     "prod": ("federated_token", "certificate", "client_secret", "managed_identity"),  # azure-identity's order
-}
+}  # fmt: skip
 SETTINGS = (
     Setting("AZURE_TOKEN_CREDENTIALS", "token_credentials", "AzureCliCredential",
             one_of("a sign-in way azure-identity names", "EnvironmentCredential", "WorkloadIdentityCredential",
@@ -554,7 +543,8 @@ SETTINGS = (
     Setting("ACI_RESTART_POLICY", "restart_policy", "Always",
             one_of("a restart policy", "Always", "OnFailure", "Never")),
     Setting("ACI_DNS_SERVERS", "dns_servers", "10.0.2.4", ip_list),
-    Setting("ACI_SHARED_DIR", "shared_dir", "/shared", absolute_path),
+    Setting("ACI_SHARED_DIR", "shared_dir", "/shared",
+            matching(r"/[^:]*", "an absolute path inside the containers, without a colon (such as /shared)")),
     # The main container's settings; a sidecar's (ACI_SIDECAR_<NAME>_...) and an init container's
     # (ACI_INIT_..., ACI_INIT_<N>_...) are the same with their own prefix.
     Setting("ACI_IMAGE", "image", "acrprivatedemo.azurecr.io/aci-helloworld:latest", registry_image, "container"),
@@ -570,12 +560,8 @@ SETTINGS = (
 )  # fmt: skip
 EXAMPLES = {setting.name: setting.example for setting in SETTINGS}
 BY_NAME = {setting.name: setting for setting in SETTINGS}
-SCOPES = {
-    "deploy": {"all", "deploy", "login"},
-    "recreate": {"all", "deploy", "login"},
-    "dry-run": {"all", "deploy"},
-    "delete": {"all", "login"},
-}
+SCOPES = {"deploy": {"all", "deploy", "login"}, "recreate": {"all", "deploy", "login"}, "dry-run": {"all", "deploy"},
+          "delete": {"all", "login"}}  # fmt: skip
 # Container settings: what follows the prefix, and the ones only app containers take (ACI gives init
 # containers the whole group's CPU and memory, and no ports).
 SUFFIXES = ("IMAGE", "CPU", "MEMORY_GB", "PORTS", "COMMAND")
@@ -1219,18 +1205,7 @@ def report_unreachable(error: ServiceRequestError | ServiceResponseError, url: s
         say(f"hint: check the network, DNS, any proxy (HTTPS_PROXY) and the endpoint settings for {host}")
 
 
-class Sent(logging.Handler):
-    """The methods azure-core's HTTP logging policy saw go out: whether a PUT or DELETE reached Azure."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.methods: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.methods.update(re.findall(r"Request method: '(\w+)'", record.getMessage()))
-
-
-SENT = Sent()
+SENT: set[str] = set()  # the methods azure-core's HTTP logging policy saw go out (a PUT: Azure has it)
 
 
 def command(args: argparse.Namespace, *flags: str) -> str:
@@ -1252,15 +1227,11 @@ def dry_run_body(settings: Settings) -> dict:
     """The exact JSON that ARM would receive, secure values replaced by a placeholder."""
 
     def masked(containers: tuple[ContainerSettings, ...]) -> tuple[ContainerSettings, ...]:
-        return tuple(
-            dataclasses.replace(c, secure_environment=dict.fromkeys(c.secure_environment, SECURE_PLACEHOLDER))
-            for c in containers
-        )
+        hidden = [dict.fromkeys(c.secure_environment, SECURE_PLACEHOLDER) for c in containers]
+        return tuple(dataclasses.replace(c, secure_environment=h) for c, h in zip(containers, hidden, strict=True))
 
-    masked_settings = dataclasses.replace(
-        settings, containers=masked(settings.containers), init_containers=masked(settings.init_containers)
-    )
-    return build_container_group(masked_settings).serialize()
+    hidden = {"containers": masked(settings.containers), "init_containers": masked(settings.init_containers)}
+    return build_container_group(dataclasses.replace(settings, **hidden)).serialize()
 
 
 def connect(settings: Settings) -> ContainerInstanceManagementClient:
@@ -1275,10 +1246,11 @@ def restarts(group: ContainerGroup) -> dict[str, int]:
     return {c.name: (c.instance_view.restart_count or 0) if c.instance_view else 0 for c in group.containers}
 
 
-def settle(client: ContainerInstanceManagementClient, settings: Settings, group: ContainerGroup, seconds: float):
+def settle(client: ContainerInstanceManagementClient, settings: Settings, group: ContainerGroup, seconds: float,
+           show: Callable[[ContainerGroup], None]):  # fmt: skip
     """Watch the containers for seconds after Succeeded, which only means that they got to Running once:
     the group as last read, and the containers that restarted meanwhile (name: what happened)."""
-    before, deadline, show = restarts(group), time.monotonic() + seconds, show_progress()
+    before, deadline = restarts(group), time.monotonic() + seconds
     finished = ("Succeeded", "Failed", "Stopped")  # a run-once group whose containers are done
     while time.monotonic() < deadline and not summary(group)[1]:
         if group.instance_view and group.instance_view.state in finished:
@@ -1298,7 +1270,8 @@ def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: 
     say(f"Deploying container group {settings.container_group_name} in resource group {settings.resource_group} "
         f"({settings.location}) ...")  # fmt: skip
     try:
-        deployed = create_or_update(client, settings, args.timeout, on_progress=show_progress())
+        show = show_progress()  # one memory of what was shown, for the wait and the settle watch
+        deployed = create_or_update(client, settings, args.timeout, on_progress=show)
     except HttpResponseError as error:
         if error_code(error) == "InvalidContainerGroupUpdate":  # the live group says what cannot change
             report_error(error, settings, args, details=changed_settings(client, settings))
@@ -1308,7 +1281,7 @@ def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: 
         report_error(error, settings, args, events=warning_events(client, settings))  # accepted, then failed
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
-    deployed, restarted = settle(client, settings, deployed, args.settle)
+    deployed, restarted = settle(client, settings, deployed, args.settle, show)
     text, stopped = summary(deployed)
     print(text)
     show_logs(client, settings, {**stopped, **restarted})
@@ -1345,7 +1318,7 @@ def run(args: argparse.Namespace, client: ContainerInstanceManagementClient, set
 
 def report(error: BaseException, settings: Settings, args: argparse.Namespace) -> int:
     """What went wrong, in the reader's terms, and its exit code; re-raises what it does not know."""
-    sent = bool(SENT.methods & {"PUT", "DELETE"})
+    sent = bool(SENT & {"PUT", "DELETE"})
     if isinstance(error, TimeoutError | KeyboardInterrupt):
         timeout = isinstance(error, TimeoutError)
         say(f"error: gave up waiting after {args.timeout:g} s (--timeout)." if timeout else "interrupted.")
@@ -1400,7 +1373,7 @@ def main(argv: list[str] | None = None) -> int:
     http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
     http_log.setLevel(logging.INFO)
     http_log.propagate = args.verbose  # shown with -v only; SENT always notes what went out
-    http_log.addHandler(SENT)
+    http_log.addFilter(lambda record: SENT.update(re.findall(r"Request method: '(\w+)'", record.getMessage())) or 1)
     try:
         settings = settings_from(args)
         if args.dry_run:

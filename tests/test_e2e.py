@@ -587,3 +587,60 @@ def test_the_emulator_refuses_an_old_api_version_only_for_identity_credentials(e
     assert status == 400 and answer["error"]["code"] == "InvalidImageRegistryCredentialType"
     status, _, _ = route_group(emulator, "GET", path, {"api-version": ["2019-12-01"]}, b"")
     assert status == 404  # a read at an old version is not refused: the group just does not exist
+
+
+@pytest.mark.parametrize(
+    "status, code, message, exit_code, hint, not_said",
+    [
+        (400, "ContainerGroupQuotaReached", "container group quota 'StandardCores' exceeded in region 'westeurope'",
+         1, "ask for more with a quota request", "another region"),
+        (409, "ServiceUnavailable", "container group quota 'ContainerGroups' exceeded in region 'westeurope'",
+         1, "deploy one at a time, in one region", "another region"),
+        (401, "InvalidAuthenticationTokenTenant", "The access token is from the wrong issuer.", 3,
+         "set AZURE_TENANT_ID to the subscription's tenant", "RESOURCE_MANAGER"),
+        (401, "InvalidAuthenticationTokenAudience", "The access token has been obtained for wrong audience.", 3,
+         "AZURE_RESOURCE_MANAGER_ENDPOINT must be the ARM endpoint", "AZURE_TENANT_ID"),
+        (403, "AuthorizationFailed", "If access was recently granted, please refresh your credentials.", 3,
+         "role assignments take up to 30 minutes to apply", "10-30"),
+    ],
+)  # fmt: skip
+def test_round_3_codes_get_their_own_hint(emulator, tmp_path, status, code, message, exit_code, hint, not_said):
+    emulator.add_fault("PUT", status=status, code=code, message=message)
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == exit_code, result.stderr
+    hint_line = result.stderr.split("hint: ", 1)[1]
+    assert hint in hint_line and not_said not in hint_line
+
+
+def test_hints_fill_in_what_deploy_py_knows(emulator, tmp_path):
+    emulator.add_fault("PUT", status=400, code="InaccessibleImage", message="The image is not accessible.")
+    result = deploy(emulator, tmp_path)
+    assert "az acr update --name acrprivatedemo --allow-trusted-services true" in result.stderr
+    assert "<registry>" not in result.stderr
+
+
+def test_recreate_prints_the_error_before_the_note_on_what_it_deleted(emulator, tmp_path):
+    assert deploy(emulator, tmp_path).returncode == 0
+    emulator.add_fault("PUT", status=400, code="InaccessibleImage", message="The image is not accessible.")
+    result = deploy(emulator, tmp_path, "--recreate")
+    assert result.returncode == 1
+    assert result.stderr.index("error: InaccessibleImage") < result.stderr.index("note: --recreate deleted")
+
+
+def test_ctrl_c_works_when_the_parent_ignores_sigint(emulator, tmp_path):
+    """nohup, a background job, some CI runners: the child inherits an ignored SIGINT."""
+    emulator.delay = 60
+    env_file = write_env(tmp_path / ".env", settings_for(emulator))
+    env = {"PYTHONPATH": str(GUARD), "DEPLOY_TEST_NETWORK": "loopback", "PATH": "/usr/bin:/bin", **env_for(emulator)}
+    process = subprocess.Popen([sys.executable, str(ROOT / "deploy.py"), "--env-file", str(env_file)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not any(record.method == "PUT" for record in emulator.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "The deployment goes on in Azure." in stderr

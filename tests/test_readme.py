@@ -87,12 +87,14 @@ def test_the_settings_error_shown_in_the_readme_is_what_the_script_prints(tmp_pa
 
 
 def test_try_it_without_an_azure_account_works_as_written(tmp_path):
-    lines = bash_lines(section("Try it without an Azure account"))
-    demo = next(line for line in lines if "--demo" in line)
-    assert "--delay" in demo and "--outcome" in demo  # the flags, next to the command that takes them
+    intro = README.split("\n## ", 1)[0]  # a newcomer reads this before anything else
+    lines = bash_lines(intro)
+    demo = next(line for line in lines if "--demo" in line and "--delay" in line)
+    assert "--outcome" in demo  # the flags, next to the command that takes them
     start = next(line for line in lines if "--env-file .env.emulator" in line and "tests.emulator" in line)
+    assert start.endswith(" &") and "kill %1" in lines  # one block that can be pasted whole
     deploy_line = next(line for line in lines if "deploy.py" in line)
-    words = shlex.split(start.split("&&")[-1])
+    words = shlex.split(start.removesuffix("&"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     emulator = subprocess.Popen([sys.executable, *words[1:], "--delay", "0.5"], cwd=tmp_path, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -218,3 +220,29 @@ def test_the_sign_in_ways_and_ci_without_a_secret_are_taught():
     assert "id-token: write" in sign_in and "azure/login@v2" in sign_in and "AZURE_FEDERATED_TOKEN_FILE=" in sign_in
     assert "AZURE_TOKEN_CREDENTIALS: AzureCliCredential" in sign_in and "case-sensitive" in sign_in
     assert "jq -j .value" in sign_in  # no trailing newline in the token file
+
+
+def test_what_round_3_corrected_stays_corrected():
+    deploys, run, clean_up, limitations = (section(name) for name in ("What it deploys", "Run", "Clean up",
+                                                                      "Limitations"))  # fmt: skip
+    # The VNet page is quoted for what it says: private registries other than ACR are unsupported.
+    assert (
+        "other than Azure Container Registry (ACR)" in deploys and "ACR with a private endpoint and managed" in deploys
+    )
+    assert "pulls only from registries with a public endpoint" not in README
+    # Exit 0 means settled; a failed group still exists; every run restarts the containers.
+    assert "--settle" in run and "still exists in Azure" in run and "restarts all its" in run
+    assert "may change" in run and "az container show" in run
+    # Clean-up gives the documented remedies, not "wait".
+    assert "--remove delegations" in clean_up and "serviceAssociationLinks/default" in clean_up
+    assert "wait ten minutes" not in README
+    # Port 19390: the sources' words, no direction; ARM64 images; Python versions as they are.
+    assert "outbound port 19390" not in README and "from the Azure portal" in limitations
+    assert "--platform linux/amd64" in limitations
+    versions = section("Python versions")
+    assert "3.14 and 3.15" in versions and "end of life" in versions and "--only-binary" in versions
+    assert "3.14" in (ROOT / ".ci" / "run").read_text()
+    # Maintainer material sits under its own heading, after what a newcomer needs.
+    assert README.index("## For maintainers") > README.index("## Running the tests")
+    assert "Graphviz" in section("For maintainers") and "Graphviz" not in section("What it deploys")
+    assert "provisioning:" in run and "group:" in run

@@ -104,11 +104,12 @@ class ContainerInstances:
         return problem
 
     def check_scope(self, match: re.Match, body: dict, properties: dict) -> tuple[str, str] | None:
+        """ARM's own checks: the codes are ARM's (error catalogue, azure-powershell#12168); the texts a guess."""
         if match["sub"].lower() != self.subscription_id.lower():
             return "SubscriptionNotFound", f"The subscription '{match['sub']}' could not be found."
         if match["rg"].lower() not in {rg.lower() for rg in self.resource_groups}:
             return "ResourceGroupNotFound", f"Resource group '{match['rg']}' could not be found."
-        if not body.get("location"):
+        if not body.get("location"):  # docs (FACTS: ARM rejects a body without it); the code is a guess
             return "LocationRequired", "The location property is required for this definition."
         identities = {key.lower() for key in (body.get("identity") or {}).get("userAssignedIdentities") or {}}
         for credential in properties.get("imageRegistryCredentials") or []:
@@ -264,10 +265,10 @@ def check_shape(name: str, properties: dict) -> tuple[str, str] | None:
     containers, inits = properties.get("containers") or [], properties.get("initContainers") or []
     if not containers or not properties.get("osType"):  # spec: both are required
         return "InvalidRequestContent", "The request content was invalid: 'containers' and 'osType' are required."
-    for container in containers + inits:
+    for container in containers + inits:  # spec: name and image are required; the texts are guesses
         if not container.get("name") or not (container.get("properties") or {}).get("image"):
             return "InvalidRequestContent", "Each container needs a name and an image."
-    for container in containers:
+    for container in containers:  # spec: resources are required on app containers
         if not container["properties"].get("resources", {}).get("requests"):
             return "InvalidRequestContent", f"Container '{container['name']}' has no resource requests."
     names = [c["name"] for c in containers + inits]
@@ -304,7 +305,7 @@ def check_credentials(name: str, properties: dict) -> tuple[str, str] | None:
             f"More image registry credentials provided than containers in container group '{name}'."
         )
     for credential in credentials:
-        if not credential.get("server"):
+        if not credential.get("server"):  # spec: server is required; the text is a guess
             return "InvalidRequestContent", "Required property 'server' not found in JSON."
         if bool(credential.get("username")) == bool(credential.get("identity")):  # Azure's spelling (docs)
             return "AmbiguousImageResitryCredentialType", (
@@ -339,7 +340,7 @@ def check_network(name: str, properties: dict) -> tuple[str, str] | None:
             f"Following ports '{','.join(unused)}' in the 'ipAddress' are not used by any container in container "
             f"group '{name}'."
         )
-    for subnet in subnets:
+    for subnet in subnets:  # docs: a malformed ID (FACTS; a VNet ID got InternalServerError once); text a guess
         if not SUBNET_ID.fullmatch(subnet.get("id", "")):
             return "InvalidSubnetId", f"The subnet ID '{subnet.get('id')}' is invalid."
     return None
