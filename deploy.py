@@ -995,7 +995,7 @@ def summary(group: ContainerGroup) -> tuple[str, dict[str, str]]:
 def show_logs(client: ContainerInstanceManagementClient, settings: Settings, stopped: dict[str, str]) -> None:
     group = f"-g {settings.resource_group} -n {settings.container_group_name}"
     for name, state in stopped.items():
-        say(f"error: provisioning succeeded, but container {name} is {state}, not running. The end of its log:")
+        say(f"error: provisioning succeeded, but container {name} is {state}. The end of its log:")
         try:
             content = client.containers.list_logs(
                 settings.resource_group, settings.container_group_name, name, tail=LOG_LINES
@@ -1258,7 +1258,7 @@ def settle(client: ContainerInstanceManagementClient, settings: Settings, group:
         time.sleep(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
         group = client.container_groups.get(settings.resource_group, settings.container_group_name)
         show(group)
-        grew = {name: f"restarted during --settle ({before[name]} -> {n} restarts)"
+        grew = {name: f"restarting: {before[name]} -> {n} restarts during --settle"
                 for name, n in restarts(group).items() if n > before.get(name, n)}  # fmt: skip
         if grew:
             return group, grew
