@@ -246,3 +246,4 @@ def test_what_round_3_corrected_stays_corrected():
     assert README.index("## For maintainers") > README.index("## Running the tests")
     assert "Graphviz" in section("For maintainers") and "Graphviz" not in section("What it deploys")
     assert "provisioning:" in run and "group:" in run
+    assert "about 90 seconds" not in README and "--timeout nan" not in README
