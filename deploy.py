@@ -473,7 +473,8 @@ def https_url(value: str) -> str:
 
 def readable_file(value: str) -> str:
     if not os.access(value, os.R_OK) or os.path.isdir(value):
-        raise ValueError("a readable file (check the path: ~ is not expanded, and a Windows path needs / or \\\\)")
+        raise ValueError("a readable file (check the path: ~ is not expanded; inside double quotes write each "
+                         "backslash twice, or use /)")  # fmt: skip
     return value
 
 

@@ -171,12 +171,14 @@ def test_azure_rejecting_the_put_gives_the_code_and_a_hint(emulator, tmp_path, s
 @pytest.mark.parametrize(
     "change, expected",
     [
-        ({"AZURE_CLIENT_SECRET": "wrong-secret-value"}, "AADSTS7000215"),
+        ({"AZURE_CLIENT_SECRET": "wrong-secret-value"}, "the secret's ID is not it"),
+        ({"EXPIRED": "yes"}, "AADSTS7000222"),
         ({"AZURE_CLIENT_ID": "11111111-0000-4000-8000-000000000000"}, "AADSTS700016"),
         ({"AZURE_TENANT_ID": "22222222-0000-4000-8000-000000000000"}, "AZURE_TENANT_ID does not exist"),
     ],
 )
 def test_sign_in_failures_exit_3_with_what_to_fix(emulator, tmp_path, change, expected):
+    emulator.secret_expired = bool(change.pop("EXPIRED", ""))
     result = deploy(emulator, tmp_path, **change)
     assert result.returncode == 3
     assert expected in result.stderr and "hint:" in result.stderr

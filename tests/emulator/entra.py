@@ -35,6 +35,7 @@ class EntraID:
     """Mixed into Emulator: the sign-in side."""
 
     federated_credentials: list[FederatedCredential]
+    secret_expired: bool = False  # the app's client secret has passed its end date
     managed_identities: set[str]  # client IDs of the identities on this "machine"; "" is a system-assigned one
 
     def openid_configuration(self, tenant: str) -> tuple[int, dict]:
@@ -70,6 +71,8 @@ class EntraID:
     def client_problem(self, tenant: str, form: dict[str, str]) -> tuple[int, str] | None:
         """(AADSTS code, message) when the client's proof is refused: a secret, or a signed assertion."""
         if "client_assertion" not in form:
+            if form.get("client_secret") == self.client_secret and self.secret_expired:  # docs: AADSTS7000222
+                return 7000222, f"The provided client secret keys for app '{self.client_id}' are expired."
             if form.get("client_secret") == self.client_secret:
                 return None
             message = "Invalid client secret provided. Ensure the secret being sent in the request is the client "
