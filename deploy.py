@@ -189,6 +189,13 @@ def create_client(settings: Settings) -> ContainerInstanceManagementClient:
 
 
 # [START build_container_group]
+def registry_servers(images: list[str]) -> list[str]:
+    """The Azure Container Registry hosts the images are in, each once: one credential per registry."""
+    return sorted(
+        {host for host in (image.split("/", 1)[0].lower() for image in images) if host.endswith(ACR_SUFFIXES)}
+    )
+
+
 def build_container_group(settings: Settings) -> ContainerGroup:
     """The request body: a Linux group in the subnet, private IP only, pulling as the identity."""
 
@@ -221,8 +228,7 @@ def build_container_group(settings: Settings) -> ContainerGroup:
     ports = dict.fromkeys(port for c in settings.containers for port in c.ports)
     # The same identity is attached to the group and named as the credential of each registry, so ACI
     # pulls with an Entra token for that identity: no admin user and no registry password exist anywhere.
-    images = [c.image for c in settings.containers + settings.init_containers]
-    servers = sorted({image.split("/", 1)[0].lower() for image in images})
+    servers = registry_servers([c.image for c in settings.containers + settings.init_containers])
     return ContainerGroup(
         location=settings.location,
         os_type="Linux",
@@ -233,10 +239,8 @@ def build_container_group(settings: Settings) -> ContainerGroup:
             type="UserAssigned", user_assigned_identities={settings.identity_id: UserAssignedIdentities()}
         ),
         image_registry_credentials=[
-            ImageRegistryCredential(server=server, identity=settings.identity_id)
-            for server in servers
-            if server.endswith(ACR_SUFFIXES)
-        ],
+            ImageRegistryCredential(server=server, identity=settings.identity_id) for server in servers
+        ],  # fmt: skip
         # In a subnet the group gets a private IP only: no public IP and no DNS name label.
         subnet_ids=[ContainerGroupSubnetId(id=settings.subnet_id)],
         ip_address=IpAddress(
@@ -598,7 +602,8 @@ def secret_like(value: str, secrets: set[str]) -> bool:
 
 
 def problem_with(name: str, value: str, what: str, hidden: bool, secrets: set[str] = frozenset()) -> str:
-    example = EXAMPLES.get(name) or EXAMPLES.get("ACI_" + name.rsplit("_", 1)[-1], "")
+    first = re.sub(r"^ACI_SIDECAR_[A-Za-z0-9]+_", "ACI_", re.sub(r"^ACI_INIT_\d+_", "ACI_INIT_", name))
+    example = EXAMPLES.get(name) or EXAMPLES.get(first, "")  # a sidecar's, or a later init's: the first's
     example = f"; for example {name}={example}" if example else ""
     if hidden or secret_like(value, secrets):
         shape = f"{len(value)} characters" + ("" if "/" in value or GUID.fullmatch(value) else ", not a GUID")
@@ -757,10 +762,9 @@ def group_checks(groups: dict, problems: list[str]) -> list[str]:
             limits = f"{CAPACITY_WARNING['CPU']} CPU or {CAPACITY_WARNING['MEMORY_GB']} GB"
             warnings.append(f"{keys}: {total:g} in all; groups above {limits} may fail for lack of capacity in "
                             "the region")  # fmt: skip
-    registries = {c.image.split("/", 1)[0].lower() for c in containers + groups["init_containers"]}
-    registries = {host for host in registries if host.endswith(ACR_SUFFIXES)}
+    registries = registry_servers([c.image for c in containers + groups["init_containers"]])
     if containers and len(registries) > len(containers):
-        problems.append(f"the images come from {len(registries)} registries ({', '.join(sorted(registries))}) but "
+        problems.append(f"the images come from {len(registries)} registries ({', '.join(registries)}) but "
                         f"the group has {len(containers)} app container(s): Azure refuses more registry credentials "
                         "than containers; import the images into one registry (az acr import)")  # fmt: skip
     return warnings
@@ -1038,8 +1042,8 @@ HINTS = {
     "group; check ACI_IDENTITY_ID: az identity show -g <group> -n <identity> --query id -o tsv",
     "AmbiguousImageRegistryCredentialType": AMBIGUOUS_HINT,
     "AmbiguousImageResitryCredentialType": AMBIGUOUS_HINT,  # Azure's own spelling in its documentation
-    "MoreImageRegistryCredentialsThanContainers": "each registry host in ACI_IMAGE and ACI_INIT_IMAGE gets a "
-    "credential, and a group may not have more credentials than containers: use one registry for both images",
+    "MoreImageRegistryCredentialsThanContainers": "each Azure registry an image comes from gets a credential, and a "
+    "group may not have more credentials than app containers: import the images into one registry (az acr import)",
     "PrincipalNotFound": "the identity or service principal was created moments ago and has not reached every "
     "region yet; wait a minute or two and run again",
     "LinkedAuthorizationFailed": "the deploying principal also needs Microsoft.Network/virtualNetworks/subnets/"

@@ -391,7 +391,7 @@ def test_recreate_says_plainly_when_the_old_group_is_gone_and_the_new_one_failed
     "code, hint",
     [
         ("RegistryErrorResponse", "az acr import"),
-        ("MoreImageRegistryCredentialsThanContainers", "use one registry for both images"),
+        ("MoreImageRegistryCredentialsThanContainers", "import the images into one registry"),
         ("PrincipalNotFound", "wait a minute or two and run again"),
         ("AmbiguousImageResitryCredentialType", "an identity and no username or password"),
     ],
