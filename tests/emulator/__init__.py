@@ -35,9 +35,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
-from tests.emulator.aci import OPERATION_PATH, SUBNET_ID, ContainerInstances, route_group
+from tests.emulator.aci import OPERATION_PATH, ContainerInstances, route_group
+from tests.emulator.acr import REGISTRIES_PATH, Registries
+from tests.emulator.authorization import ACR_PULL, ASSIGNMENTS_PATH, DEFINITION_PATH, Authorization
 from tests.emulator.common import Fault, Record, arm_error
 from tests.emulator.entra import EntraID
+from tests.emulator.msi import IDENTITY_PATH, ManagedIdentities
+from tests.emulator.network import NETWORK_PATH, Network
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TENANT_ID = "72f988bf-0000-4000-8000-00000000c0de"
@@ -48,7 +52,7 @@ RESOURCE_GROUP = "rg-aci-private"
 ENTRA_PATH = re.compile(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)")
 
 
-class Emulator(EntraID, ContainerInstances):
+class Emulator(EntraID, ContainerInstances, Network, ManagedIdentities, Registries, Authorization):
     def __init__(self, delay: float = 0.0, outcome: str = "Succeeded", host: str = "127.0.0.1"):
         # outcome: Succeeded, Failed (image pull), Crashing (CrashLoopBackOff), Exited (exit code 1),
         # Completed (exit code 0), NoCapacity (operation Failed with an InsufficientCapacity event)
@@ -67,6 +71,13 @@ class Emulator(EntraID, ContainerInstances):
         self.faults: list[Fault] = []
         self.lock = threading.Lock()
         self.random = random.Random(7)  # event order, shuffled per response (recordings)
+        self.provider_state = "Registered"  # the subscription's Microsoft.ContainerInstance registration
+        base = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}/providers"
+        self.network_defaults(f"{base}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci")
+        self.identity_defaults(f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull")
+        self.registry_defaults(RESOURCE_GROUP)
+        self.authorization_defaults()  # the identity has had AcrPull on the registry for hours
+        self.assign(ACR_PULL, self.identity["principalId"], self.registry_id(self.registry))
         self._ca = trustme.CA()
         self._tmp = tempfile.TemporaryDirectory(prefix="aci-emulator-")
         self.ca_path = Path(self._tmp.name) / "emulator-ca.pem"
@@ -90,7 +101,6 @@ class Emulator(EntraID, ContainerInstances):
 
     def settings(self) -> dict[str, str]:
         """What to put in an env file (or the environment) to point deploy.py here."""
-        base = f"/subscriptions/{self.subscription_id}/resourceGroups/{RESOURCE_GROUP}/providers"
         return {
             "AZURE_TENANT_ID": self.tenant_id,
             "AZURE_CLIENT_ID": self.client_id,
@@ -101,8 +111,8 @@ class Emulator(EntraID, ContainerInstances):
             "AZURE_AUTHORITY_HOST": self.url,
             "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
             "ACI_CONTAINER_GROUP_NAME": "aci-private-demo",
-            "ACI_SUBNET_ID": f"{base}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci",
-            "ACI_IDENTITY_ID": f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull",
+            "ACI_SUBNET_ID": self.subnet_id,
+            "ACI_IDENTITY_ID": next(iter(self.identities)).replace("/resourcegroups/", "/resourceGroups/"),
             "ACI_IMAGE": "acrprivatedemo.azurecr.io/aci-helloworld:latest",
         }
 
@@ -137,11 +147,29 @@ def route(emulator: Emulator, method: str, path: str, query: dict, raw: bytes, h
         return 401, problem, {"WWW-Authenticate": 'Bearer authorization_uri="", error="invalid_token"'}
     if method == "GET" and path in ("/subscriptions", "/tenants"):  # what az login lists
         return 200, emulator.account_list(path), {}
-    if method == "GET" and SUBNET_ID.fullmatch(path):  # az container create checks the delegation
-        return 200, emulator.subnet(path), {}
     if method == "GET" and (operation := OPERATION_PATH.fullmatch(path)):
         return (*emulator.operation_status(operation["id"]), {})
-    return route_group(emulator, method, path, query, raw)
+    return route_reads(emulator, method, path, query) or route_group(emulator, method, path, query, raw)
+
+
+def route_reads(emulator: Emulator, method: str, path: str, query: dict) -> tuple | None:
+    """The reads of what a deployment depends on (what deploy.py --check and az container create read)."""
+    if method != "GET":
+        return None
+    version = query.get("api-version", [""])[0]
+    if match := NETWORK_PATH.fullmatch(path):
+        return (*emulator.network(match), {})
+    if match := IDENTITY_PATH.fullmatch(path):
+        return (*emulator.identity_body(match, version), {})
+    if match := REGISTRIES_PATH.fullmatch(path):
+        return (*emulator.registry_list(match, query), {})
+    if match := ASSIGNMENTS_PATH.fullmatch(path):
+        return (*emulator.assignment_list(match, query), {})
+    if match := DEFINITION_PATH.fullmatch(path):
+        return (*emulator.definition(match), {})
+    if path.lower() == f"/subscriptions/{emulator.subscription_id}/providers/microsoft.containerinstance":
+        return (*emulator.provider(), {})
+    return None
 
 
 def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:

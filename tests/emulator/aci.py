@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from tests.emulator.common import _now, _stamp, arm_error
+from tests.emulator.network import CONTAINER_GROUPS
 
 GROUP_PATH = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ContainerInstance"
@@ -45,6 +46,12 @@ UNSTABLE_SECONDS = 3  # how long an Unstable container runs after Succeeded befo
 class ContainerInstances:
     """Mixed into Emulator: the ARM side."""
 
+    def provider(self) -> tuple[int, dict]:
+        """The subscription's registration of Microsoft.ContainerInstance (provider_state), as ARM lists it."""
+        return 200, {"id": f"/subscriptions/{self.subscription_id}/providers/Microsoft.ContainerInstance",
+                     "namespace": "Microsoft.ContainerInstance", "registrationState": self.provider_state,
+                     "registrationPolicy": "RegistrationRequired"}  # fmt: skip
+
     def cloud_metadata(self) -> dict:
         return {
             "name": "Emulator",
@@ -58,11 +65,6 @@ class ContainerInstances:
         subscription = {"id": f"/subscriptions/{self.subscription_id}", "subscriptionId": self.subscription_id,
                         "tenantId": self.tenant_id, "displayName": "Emulator", "state": "Enabled"}  # fmt: skip
         return {"value": [tenant if path == "/tenants" else subscription]}
-
-    def subnet(self, path: str) -> dict:
-        delegation = {"name": "aci", "properties": {"serviceName": "Microsoft.ContainerInstance/containerGroups"}}
-        properties = {"addressPrefix": "10.0.0.0/24", "delegations": [delegation], "provisioningState": "Succeeded"}
-        return {"id": path, "name": path.rsplit("/", 1)[1], "properties": properties}
 
     def check_token(self, authorization: str) -> dict | None:
         token = authorization.removeprefix("Bearer ")
@@ -101,7 +103,40 @@ class ContainerInstances:
         problem = self.check_scope(match, body, properties)
         for rule in (check_shape, check_credentials, check_network):
             problem = problem or rule(match["name"], properties)
-        return problem
+        return problem or self.check_dependencies(match["name"], properties)
+
+    def check_dependencies(self, name: str, properties: dict) -> tuple[str, str] | None:
+        """What the resources around the group decide (FACTS: synchronous errors on the PUT). The subnet must
+        be delegated (the message is a guess); the identity must hold a pull role for the registry's mode, and a
+        registry that denies public access must let trusted services in (error catalogue: InaccessibleImage)."""
+        subnets = [s.get("id", "").lower() for s in properties.get("subnetIds") or []]
+        if self.subnet_id.lower() in subnets and not self.delegated():
+            return "SubnetMissingRequiredDelegation", (
+                f"Subnet '{self.subnet_id}' is missing required delegation '{CONTAINER_GROUPS}'."
+            )
+        credentials = {
+            c["server"].lower(): c.get("identity", "") for c in properties.get("imageRegistryCredentials") or []
+        }
+        for container in properties["containers"] + (properties.get("initContainers") or []):
+            image = container["properties"]["image"]
+            registry = next((r for r in self.registries if image.lower().startswith(r["name"] + ".azurecr.io/")), None)
+            identity = (
+                self.identities.get(credentials.get(f"{registry['name']}.azurecr.io", "").lower()) if registry else None
+            )
+            if (
+                registry
+                and identity
+                and (
+                    (registry["public_access"] == "Disabled" or registry["default_action"] == "Deny")
+                    and registry["bypass"] != "AzureServices"
+                    or not self.can_pull(identity["principalId"], self.registry_id(registry), registry["mode"])
+                )
+            ):
+                return "InaccessibleImage", (
+                    f"The image '{image}' in container group '{name}' is not accessible. Please check the image and "
+                    "registry credential."
+                )
+        return None
 
     def check_scope(self, match: re.Match, body: dict, properties: dict) -> tuple[str, str] | None:
         """ARM's own checks: the codes are ARM's (error catalogue, azure-powershell#12168); the texts a guess."""
@@ -352,6 +387,23 @@ def route_group(emulator: ContainerInstances, method: str, path: str, query: dic
     if not match:
         return 404, arm_error("InvalidResourceType", f"No route for {method} {path}."), {}
     key = path[: match.end("name")].lower()
+    if emulator.provider_state != "Registered":  # docs: MissingSubscriptionRegistration, with details
+        message = ("The subscription is not registered to use namespace 'Microsoft.ContainerInstance'. See "
+                   "https://aka.ms/rps-not-found for how to register subscriptions.")  # fmt: skip
+        body = {
+            "error": {
+                "code": "MissingSubscriptionRegistration",
+                "message": message,
+                "details": [
+                    {
+                        "code": "MissingSubscriptionRegistration",
+                        "target": "Microsoft.ContainerInstance",
+                        "message": message,
+                    }
+                ],
+            }
+        }
+        return 409, body, {}
     if method == "PUT" and group:
         try:
             body = json.loads(raw)
