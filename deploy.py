@@ -3,39 +3,24 @@
 private Azure Container Registry as a user-assigned managed identity: no registry password exists.
 
 USAGE:
-    python deploy.py [--env-file PATH] [--dry-run | --delete | --recreate] [--timeout SECONDS]
-                     [--settle SECONDS] [-v]
+    python deploy.py [--env-file PATH] [--check | --dry-run | --delete | --recreate]
+                     [--timeout SECONDS] [--settle SECONDS] [-v]
 
     README.md explains the prerequisites (registry, identity, subnet, who deploys) as az commands.
+    The top half of this file is the sample to copy, between [START sample] and [END sample]; it
+    prints nothing and reads no environment. The bottom half is this command line.
 
-    The top half of this file is the sample to copy, between [START sample] and [END sample]: a
-    Settings object, create_credential, create_client, build_container_group, create_or_update and
-    delete. It prints nothing and reads no environment. The bottom half is this command line.
-
-    Settings come from environment variables or an env file (default .env); the real environment wins.
-
-    Required to deploy:
-    1) AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_LOCATION - where the group goes (VNet's region)
-    2) ACI_CONTAINER_GROUP_NAME - 1-63 lowercase letters, digits and single hyphens
-    3) ACI_SUBNET_ID - subnet delegated to Microsoft.ContainerInstance/containerGroups
-    4) ACI_IDENTITY_ID - user-assigned managed identity with AcrPull on the registry
-    5) ACI_IMAGE - e.g. myregistry.azurecr.io/app:1.0
-
-    Sign-in, without a password where you can (the first that applies):
-    - AZURE_TOKEN_CREDENTIALS names the way: EnvironmentCredential, WorkloadIdentityCredential,
-      AzureCliCredential, ManagedIdentityCredential (+ AZURE_CLIENT_ID for a user-assigned one), dev, prod
-    - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE - a federated token (CI with OIDC)
-    - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_CERTIFICATE_PATH (+ AZURE_CLIENT_CERTIFICATE_PASSWORD)
-    - AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET - a service principal's secret
-    - none of them, and AZURE_CLIENT_ID unset - the Azure CLI's account (after az login)
-
-    Optional: ACI_CPU (1), ACI_MEMORY_GB (1.5), ACI_PORTS (80), ACI_COMMAND, ACI_ENV_<NAME>, ...;
-    ACI_SIDECAR_<NAME>_IMAGE adds an app container, ACI_INIT_IMAGE and ACI_INIT_<N>_IMAGE init
-    containers, ACI_SHARED_DIR a directory they all share. Every setting: README.md, Configuration.
+    Settings come from environment variables or an env file (default .env); the real environment
+    wins. To deploy: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_LOCATION (the VNet's region),
+    ACI_CONTAINER_GROUP_NAME, ACI_SUBNET_ID (delegated to Microsoft.ContainerInstance/containerGroups),
+    ACI_IDENTITY_ID (with AcrPull on the registry) and ACI_IMAGE (myregistry.azurecr.io/app:1.0).
+    Sign-in: the Azure CLI's account (az login) unless AZURE_FEDERATED_TOKEN_FILE (CI with OIDC),
+    AZURE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_SECRET is set (each with AZURE_TENANT_ID and
+    AZURE_CLIENT_ID), or AZURE_TOKEN_CREDENTIALS names a way. Every setting: README.md, Configuration.
 
 EXIT CODES:
-    0 done, 1 Azure rejected the request, the deployment failed or a container is not running,
-    2 configuration or usage error (nothing sent), 3 sign-in or authorization failed,
+    0 done, 1 Azure rejected the request, the deployment failed, a container is not running or --check
+    found a problem, 2 configuration or usage error (nothing sent), 3 sign-in or authorization failed,
     4 gave up waiting (--timeout), 130 interrupted (Ctrl-C).
 """
 
@@ -141,11 +126,8 @@ def waits(settings: Settings) -> dict[str, float]:
 def create_credential(settings: Settings) -> TokenCredential:
     """The azure-identity credential for settings.sign_in; each one gets and renews its own tokens."""
     # Any other authority (Azure Stack Hub, a test endpoint) must not send MSAL to login.microsoftonline.com.
-    microsoft = (
-        AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
-        AzureAuthorityHosts.AZURE_CHINA,
-        AzureAuthorityHosts.AZURE_GOVERNMENT,
-    )
+    hosts = AzureAuthorityHosts
+    microsoft = (hosts.AZURE_PUBLIC_CLOUD, hosts.AZURE_CHINA, hosts.AZURE_GOVERNMENT)
     cloud = {"authority": settings.authority_host, **waits(settings),
              "disable_instance_discovery": urlsplit(settings.authority_host).hostname not in microsoft}  # fmt: skip
     tenant, client = settings.tenant_id, settings.client_id
@@ -169,17 +151,21 @@ def create_credential(settings: Settings) -> TokenCredential:
 
 
 # [START create_client]
+def arm_scopes(endpoint: str) -> list[str]:
+    """The token audience of a known cloud comes from the SDK (Azure Government's is not its endpoint)."""
+    clouds = [get_arm_endpoints(cloud) for cloud in AzureClouds]
+    known = (c["credential_scopes"] for c in clouds if c["resource_manager"].rstrip("/") == endpoint)
+    return next(known, [endpoint + "/.default"])
+
+
 def create_client(settings: Settings) -> ContainerInstanceManagementClient:
     """An ARM client signed in as create_credential says, for any Azure cloud or a private endpoint."""
-    # The token audience of a known cloud comes from the SDK (Azure Government's is not its endpoint).
     endpoint = settings.resource_manager_endpoint.rstrip("/")
-    clouds = [get_arm_endpoints(cloud) for cloud in AzureClouds]
-    scopes = next((c["credential_scopes"] for c in clouds if c["resource_manager"].rstrip("/") == endpoint), None)
     return ContainerInstanceManagementClient(
         create_credential(settings),
         settings.subscription_id,
         base_url=endpoint,
-        credential_scopes=scopes or [endpoint + "/.default"],
+        credential_scopes=arm_scopes(endpoint),
         polling_interval=POLL_SECONDS,
         **waits(settings),
     )
@@ -319,7 +305,10 @@ def delete(
 # ======================================================================================================
 import argparse
 import codecs
+import collections
+import datetime
 import difflib
+import fnmatch
 import io
 import ipaddress
 import json
@@ -330,13 +319,19 @@ import shlex
 import signal
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
+import isodate
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.policies import RetryPolicy, UserAgentPolicy
+from azure.core.rest import HttpRequest
+from azure.mgmt.core import ARMPipelineClient
+from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
 from azure.mgmt.core.tools import parse_resource_id
 from dotenv import dotenv_values
 
@@ -377,10 +372,15 @@ class SettingsError(UsageError):
 # Settings ---------------------------------------------------------------------------------------------
 # Checks: each turns a setting's text into its Settings value, or raises ValueError saying what it must be.
 def matching(pattern: str, what: str, then: Callable[[str], object] = str) -> Callable[[str], object]:
+    """A check: the whole value matches pattern, and then(value) (whose ValueError means the same) is the result."""
+
     def check(value: str) -> object:
-        if not re.fullmatch(pattern, value):
-            raise ValueError(what)
-        return then(value)
+        try:
+            if re.fullmatch(pattern, value):
+                return then(value)
+        except ValueError:
+            pass
+        raise ValueError(what)
 
     return check
 
@@ -421,14 +421,7 @@ def registry_image(value: str) -> str:
     return value
 
 
-def positive_number(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not 0 < number < float("inf"):
-        raise ValueError("a positive number")
-    return number
+positive_number = matching(r"(?![0.]*$)(\d+\.?\d*|\.\d+)", "a positive number", float)
 
 
 def port_list(value: str) -> tuple[int, ...]:
@@ -449,30 +442,16 @@ def command_line(value: str) -> tuple[str, ...]:
 
 
 def one_of(what: str, *choices: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        found = [choice for choice in choices if choice.lower() == value.lower()]
-        if not found:
-            raise ValueError(f"{what}: {', '.join(choices[:-1])} or {choices[-1]}")
-        return found[0]
-
-    return check
+    return matching("(?i)" + "|".join(choices), f"{what}: {', '.join(choices[:-1])} or {choices[-1]}",
+                    lambda v: next(choice for choice in choices if choice.lower() == v.lower()))  # fmt: skip
 
 
-def ip_list(value: str) -> tuple[str, ...]:
-    servers = tuple(server.strip() for server in value.split(",") if server.strip())
-    try:
-        for server in servers:
-            ipaddress.ip_address(server)
-    except ValueError:
-        raise ValueError("a comma-separated list of IP addresses") from None
-    return servers
-
-
-def https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError("an https:// URL")
-    return value.rstrip("/")
+ip_list = matching(
+    r"[^,]*(,[^,]*)*",
+    "a comma-separated list of IP addresses",
+    lambda v: tuple(s.strip() for s in v.split(",") if s.strip() and ipaddress.ip_address(s.strip())),
+)
+https_url = matching(r"https://[^/?#\s]+([/?#]\S*)?", "an https:// URL", lambda v: v.rstrip("/"))
 
 
 def readable_file(value: str) -> str:
@@ -566,6 +545,7 @@ SETTINGS = (
 EXAMPLES = {setting.name: setting.example for setting in SETTINGS}
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 SCOPES = {"deploy": {"all", "deploy", "login"}, "recreate": {"all", "deploy", "login"}, "dry-run": {"all", "deploy"},
+          "check": {"all", "deploy", "login"},
           "delete": {"all", "login"}}  # fmt: skip
 # Container settings: what follows the prefix, and the ones only app containers take (ACI gives init
 # containers the whole group's CPU and memory, and no ports).
@@ -773,9 +753,7 @@ def group_checks(groups: dict, problems: list[str]) -> list[str]:
 def setting_warnings(variables: dict[str, str]) -> list[str]:
     """Likely typos: ACI_* names this script does not read, with the closest one it does."""
     known = [name for name in EXAMPLES if name.startswith("ACI_")]
-    known += [f"ACI_{kind}<NAME>" for kind in (ENV, SECURE_ENV)] + [
-        f"ACI_INIT_{kind}<NAME>" for kind in (ENV, SECURE_ENV)
-    ]
+    known += [f"ACI_{init}{kind}<NAME>" for init in ("", "INIT_") for kind in (ENV, SECURE_ENV)]
     warnings = []
     for key in sorted(variables):
         read = key in EXAMPLES or SIDECAR.fullmatch(key) or NUMBERED_INIT.fullmatch(key)
@@ -790,13 +768,9 @@ def setting_warnings(variables: dict[str, str]) -> list[str]:
 
 
 # Sign-in ----------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Way:
-    what: str  # said once on stderr, before signing in
-    needs: tuple[str, ...]  # settings it cannot do without
-    ignores: tuple[str, ...] = ()  # settings it does not use: warned about, and not passed on
-
-
+# A way to sign in: what (said once on stderr, before signing in), the settings it needs, and those it
+# ignores (warned about, and not passed on).
+Way = collections.namedtuple("Way", "what needs ignores", defaults=[()])
 # The settings that pick a way by being set (rule 2 of the README's "Sign-in").
 PICKED_BY = {"AZURE_FEDERATED_TOKEN_FILE": "federated_token", "AZURE_CLIENT_CERTIFICATE_PATH": "certificate",
              "AZURE_CLIENT_SECRET": "client_secret"}  # fmt: skip
@@ -959,10 +933,14 @@ def progress_lines(group: ContainerGroup, shown: dict) -> list[str]:
     return new
 
 
+SEEN: dict = {}  # the group as the wait last read it
+
+
 def show_progress() -> Callable[[ContainerGroup], None]:
     shown: dict = {}
 
     def show(group: ContainerGroup) -> None:
+        SEEN["group"] = group
         for line in progress_lines(group, shown):
             say("  " + line)
 
@@ -1010,6 +988,331 @@ def show_logs(client: ContainerInstanceManagementClient, settings: Settings, sto
         except HttpResponseError as error:
             say(f"  (its log cannot be read: {error.error.code if error.error else error.status_code})")
         say(f"  whole log: az container logs {group} --container-name {name}")
+
+
+# Check -----------------------------------------------------------------------------------------------
+# --check reads what the deployment depends on with GET requests only (FACTS.md, "Reading what the
+# deployment depends on") and names what is wrong: each read is a row of READS, each verdict a row of RULES.
+CONTAINER_GROUPS = "Microsoft.ContainerInstance/containerGroups"
+CLASSIC, ABAC = "LegacyRegistryPermissions", "AbacRepositoryPermissions"  # a registry's roleAssignmentMode
+DATA_READER = {"577a9874-89fd-4f24-9dbd-b5034d0ad23a": "Container Registry Data Importer and Data Reader"}
+# The built-in roles that let an identity pull, by mode (docs: ACR built-in roles; in ABAC mode AcrPull,
+# Owner, Contributor and Reader are not honoured), and what a custom role must allow instead.
+PULL_ROLES = {
+    CLASSIC: {"7f951dda-4ed3-4680-a7ca-43fe172d538d": "AcrPull", "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush",
+              "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner", "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+              "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader", **DATA_READER},
+    ABAC: {"b93aa761-3e63-49ed-ac28-beffa264f7ac": "Container Registry Repository Reader",
+           "2a1e307c-b015-4ebd-883e-5b7698a07328": "Container Registry Repository Writer",
+           "2efddaa5-3f1f-4df3-97df-af3f13818f4c": "Container Registry Repository Contributor", **DATA_READER},
+}  # fmt: skip
+PULL_PERMISSION = {CLASSIC: ("actions", "notActions", "Microsoft.ContainerRegistry/registries/pull/read"),
+                   ABAC: ("dataActions", "notDataActions",
+                          "Microsoft.ContainerRegistry/registries/repositories/content/read")}  # fmt: skip
+FRESH_MINUTES = 30  # docs: a role assignment can take up to 30 minutes to apply
+
+
+class Skipped(Exception):
+    """A read that could not be made (403, no answer, 5xx after retries, ...): why."""
+
+
+class Missing(Exception):
+    """404 from a place deploy.py may read: the resource does not exist."""
+
+
+def arm_reader(settings: Settings) -> Callable[..., dict]:
+    """get(path or next link, *api_versions, **query): a GET's JSON, trying the next api-version when the cloud
+    lacks one. A pipeline of its own: the SDK client's would register the provider by POSTing on a 409."""
+    endpoint = settings.resource_manager_endpoint.rstrip("/")
+    sign_in = ARMChallengeAuthenticationPolicy(create_credential(settings), *arm_scopes(endpoint))
+    retry = RetryPolicy(retry_total=2, timeout=min(settings.answer_timeout, 30))
+    pipeline = ARMPipelineClient(
+        endpoint, policies=[UserAgentPolicy("deploy.py"), retry, sign_in, ARMHttpLoggingPolicy()]
+    )
+
+    def get(path: str, *versions: str, **query: str) -> dict:
+        for version in versions:
+            request = HttpRequest("GET", path) if path.startswith("https://") else HttpRequest(
+                "GET", endpoint + path, params={"api-version": version, **query})  # fmt: skip
+            try:
+                response = pipeline.send_request(request, connection_timeout=5, read_timeout=15)
+            except (ServiceRequestError, ServiceResponseError) as error:
+                raise Skipped(f"no answer from {urlsplit(endpoint).netloc} ({error.message})") from None
+            status, body = response.status_code, json.loads(response.text() or "{}")
+            error = body.get("error") or {} if isinstance(body, dict) else {}
+            if status == 200:
+                return body
+            if status == 400 and error.get("code") == "NoRegisteredProviderFound" and version != versions[-1]:
+                continue  # this cloud lacks the api-version: the next one
+            if status == 401:
+                raise ClientAuthenticationError(response=response)
+            if status == 404:
+                raise Missing(error.get("code", ""))
+            action = re.search(r"action '([^']+)'", error.get("message", ""))
+            why = f"not allowed to read it ({action[1]})" if status == 403 and action else error.get("message", "")
+            raise Skipped(f"{status} {error.get('code', '')}" + (f": {why}" if why else ""))
+
+    return get
+
+
+def subnet_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    subnet = get(settings.subnet_id, "2024-05-01")["properties"]  # keys that are unused are absent (recordings)
+    held = [
+        f"{len(subnet[key])} {what}"
+        for key, what in (
+            ("ipConfigurations", "IP configurations (NICs)"),
+            ("privateEndpoints", "private endpoints"),
+            ("resourceNavigationLinks", "resource links"),
+        )
+        if subnet.get(key)
+    ]
+    held += [f"a {link['properties'].get('linkedResourceType')} link" for link in subnet.get("serviceAssociationLinks")
+             or [] if link["properties"].get("linkedResourceType") != CONTAINER_GROUPS]  # fmt: skip
+    services = [delegation["properties"]["serviceName"] for delegation in subnet.get("delegations") or []]
+    prefixes = subnet.get("addressPrefixes") or [subnet.get("addressPrefix", "0.0.0.0/0")]
+    nat = (subnet.get("natGateway") or {}).get("id", "").rsplit("/", 1)[-1]
+    return {"services": services, "others": ", ".join(s for s in services if s != CONTAINER_GROUPS),
+            "held": ", ".join(held), "size": min(ipaddress.ip_network(p, strict=False).prefixlen for p in prefixes),
+            "nat": nat, "outbound": f", outbound through NAT gateway {nat}" if nat else ""}  # fmt: skip
+
+
+def network_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    return {"location": get(re.split("/subnets/", settings.subnet_id, flags=re.I)[0], "2024-05-01")["location"]}
+
+
+def identity_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    identity = get(settings.identity_id, "2024-11-30", "2023-01-31")  # isolationScope is new in 2024-11-30
+    properties = identity["properties"]
+    return {"principal": properties["principalId"], "location": identity["location"],
+            "isolation": properties.get("isolationScope", "None")}  # fmt: skip
+
+
+def registry_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    """Only the login server is known: look for it in the group's registries, then the subscription's."""
+    subscription = f"/subscriptions/{settings.subscription_id}"
+    unread = []
+    for scope in (f"{subscription}/resourceGroups/{settings.resource_group}", subscription):
+        page: dict = {"nextLink": f"{scope}/providers/Microsoft.ContainerRegistry/registries"}
+        try:
+            while page.get("nextLink"):
+                page = get(page["nextLink"], "2025-11-01", "2023-07-01")
+                for registry in page.get("value") or []:
+                    properties = registry["properties"]
+                    if properties.get("loginServer", "").lower() == host:
+                        rules = properties.get("networkRuleSet") or {}  # Basic registries have none: Allow
+                        locked = (
+                            properties.get("publicNetworkAccess") == "Disabled" or rules.get("defaultAction") == "Deny"
+                        )
+                        mode = properties.get("roleAssignmentMode") or CLASSIC  # absent before 2025-11-01
+                        return {"id": registry["id"], "name": registry["name"], "sku": registry["sku"]["name"],
+                                "locked": locked, "bypass": properties.get("networkRuleBypassOptions", "AzureServices"),
+                                "mode": mode, "modes": "ABAC (repository permissions)" if mode == ABAC else "classic",
+                                "access": "public access denied, trusted Microsoft services allowed" if locked
+                                else "public access allowed"}  # fmt: skip
+        except (Skipped, Missing) as error:  # 409 MissingSubscriptionRegistration: no registry there
+            unread.append(f"{scope}: {error}")
+    not_read = f" (could not list {'; '.join(unread)})" if unread else ""
+    raise Skipped(f"not found in resource group {settings.resource_group} nor in the subscription{not_read}; it may "
+                  f"be elsewhere or unreadable; check it by hand: az acr show --name {host.split('.')[0]}")  # fmt: skip
+
+
+def pulls(get: Callable, assignment: dict, mode: str) -> str:
+    """The name of the assigned role, if it lets the identity pull in this mode; a custom role by its permissions."""
+    role_id = assignment["properties"]["roleDefinitionId"]  # qualified by subscription: compare the GUID
+    guid = role_id.rsplit("/", 1)[-1].lower()
+    if guid in PULL_ROLES[mode] or any(guid in roles for roles in PULL_ROLES.values()):
+        return PULL_ROLES[mode].get(guid, "")
+    try:
+        role = get(role_id, "2022-04-01")["properties"]
+    except (Skipped, Missing):
+        return ""
+    allowed, denied, needed = PULL_PERMISSION[mode]
+    allows = [p for p in role.get("permissions") or [] if any(fnmatch.fnmatch(needed, a) for a in p.get(allowed) or [])
+              and not any(fnmatch.fnmatch(needed, n) for n in p.get(denied) or [])]  # fmt: skip
+    return role.get("roleName", guid) if allows else ""
+
+
+def role_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    identity, registry = found.get(("identity", "")), found.get(("registry", host))
+    if not isinstance(identity, dict) or not isinstance(registry, dict):
+        raise Skipped("needs the identity's principal ID and the registry, which could not be read")
+    principal, mode = identity["principal"], registry["mode"]
+    where = f"atScope() and assignedTo('{principal}')"  # at the registry and above, groups' grants included
+    listed = get(
+        registry["id"] + "/providers/Microsoft.Authorization/roleAssignments", "2022-04-01", **{"$filter": where}
+    )
+    now, pulling, ignored = datetime.datetime.now(datetime.timezone.utc), [], []
+    for assignment in listed.get("value") or []:
+        properties = assignment["properties"]
+        if not (registry["id"] + "/").lower().startswith(properties["scope"].rstrip("/").lower() + "/"):
+            continue  # below the registry, or elsewhere
+        name, guid = pulls(get, assignment, mode), properties["roleDefinitionId"].rsplit("/", 1)[-1].lower()
+        created = isodate.parse_datetime(properties.get("createdOn") or "2000-01-01T00:00:00Z")  # 7 digits: 3.10
+        pulling += [(name, int((now - created).total_seconds() // 60))] if name else []
+        ignored += [PULL_ROLES[CLASSIC][guid]] if mode == ABAC and guid in PULL_ROLES[CLASSIC] else []
+    age = max((minutes for _, minutes in pulling), default=0)
+    return {"principal": principal, "registry_id": registry["id"], "registry": registry["name"],
+            "modes": registry["modes"],
+            "pulling": ", ".join(sorted({name for name, _ in pulling})), "age": age, "fresh": age < FRESH_MINUTES,
+            "role": "Container Registry Repository Reader" if mode == ABAC else "AcrPull",
+            "ignored": f" ({', '.join(ignored)} is assigned, but ABAC mode ignores it)" if ignored else ""}  # fmt: skip
+
+
+def group_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    path = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}/providers/"
+    live = ContainerGroup.deserialize(get(path + f"{CONTAINER_GROUPS}/{settings.container_group_name}", "2023-05-01"))
+    return {"provisioning": live.provisioning_state, "state": live.instance_view.state if live.instance_view else
+            "unknown", "changed": ", ".join(changed_settings(live, settings))}  # fmt: skip
+
+
+def provider_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
+    provider = get(f"/subscriptions/{settings.subscription_id}/providers/Microsoft.ContainerInstance", "2021-04-01")
+    return {"registration": provider.get("registrationState", "unknown")}
+
+
+Read = collections.namedtuple("Read", "facts label ok missing reader")
+DELEGATE = "az network vnet subnet update --ids {subnet_id} --delegations " + CONTAINER_GROUPS
+NEW_SUBNET = ("az network vnet subnet create -g {vnet_group} --vnet-name {vnet} -n snet-aci --address-prefixes "
+              "<a free range, /28 or larger> --delegations " + CONTAINER_GROUPS)  # fmt: skip
+# check: what it reads, its line's label, its ok text, (verdict, text, fix) when it does not exist, and the
+# read-only role that lets a deployer read it. One line each, in this order.
+READS = {
+    "subnet": Read(subnet_facts, "subnet {subnet}", "delegated to container groups only, nothing else in it, "
+                   "/{size}{outbound}", ("problem", "does not exist", NEW_SUBNET), "Reader on virtual network {vnet}"),
+    "network": Read(network_facts, "virtual network {vnet}", "in {location}, as AZURE_LOCATION",
+                    ("problem", "does not exist", "az network vnet create -g {vnet_group} -n {vnet} -l {wanted}"),
+                    "Reader on virtual network {vnet}"),
+    "identity": Read(identity_facts, "identity {identity}", "principal ID {principal}",
+                     ("problem", "does not exist", "az identity create -g {identity_group} -n {identity} -l {wanted}"),
+                     "Reader (or Managed Identity Operator) on identity {identity}"),
+    "registry": Read(registry_facts, "registry {host}", "{sku}, {access}, {modes} role assignments",
+                     ("skipped", "not found", ""), "Reader on the registry's resource group or the subscription"),
+    "pull role": Read(role_facts, "pull role on {host}", "the identity has {pulling}", ("skipped", "not found", ""),
+                      "Reader on the registry"),
+    "container group": Read(group_facts, "container group {group}", "exists (provisioning {provisioning}, state "
+                            "{state}); python deploy.py updates it in place",
+                            ("ok", "does not exist yet; python deploy.py creates it", ""),
+                            "Reader on resource group {rg}"),
+    "provider": Read(provider_facts, "provider Microsoft.ContainerInstance", "registered in the subscription",
+                     ("problem", "not found", ""), "Reader on the subscription"),
+}  # fmt: skip
+PER_REGISTRY = ("registry", "pull role")
+# check, verdict, when (on the read's facts and the names of what the settings say), text, fix.
+RULES = (
+    ("subnet", "problem", lambda f: CONTAINER_GROUPS not in f["services"], "is not delegated to container groups",
+     DELEGATE),
+    ("subnet", "problem", lambda f: f["others"], "is delegated to {others} too; ACI needs it delegated to container "
+     "groups only", DELEGATE),
+    ("subnet", "problem", lambda f: f["held"], "holds {held}: a subnet for container groups can hold nothing else (a "
+     "registry's private endpoint there makes the deployment fail); give the groups a subnet of their own", NEW_SUBNET),
+    ("subnet", "warning", lambda f: f["size"] >= 29, "is a /{size}: ACI's documentation asks for /28 or larger", ""),
+    ("subnet", "warning", lambda f: not f["nat"], "has no NAT gateway, the supported way out: the containers cannot "
+     "reach the internet through it (nothing to do if they need no outbound access)", ""),
+    ("network", "problem", lambda f: f["location"] != f["wanted"], "is in {location}, but AZURE_LOCATION is {wanted}: "
+     "a group goes in its network's region", "set AZURE_LOCATION={location}, or use a subnet in {wanted}"),
+    ("identity", "problem", lambda f: f["isolation"] == "Regional" and f["location"] != f["wanted"], "has isolation "
+     "scope Regional in {location}: it can be attached only in {location}, not {wanted}", "use an identity in "
+     "{wanted}, or one whose isolation scope is None"),
+    ("registry", "warning", lambda f: f["sku"] != "Premium", "is {sku}: pulls can work, but network rules and "
+     "private endpoints need Premium", "az acr update --name {name} --sku Premium"),
+    ("registry", "problem", lambda f: f["locked"] and f["bypass"] != "AzureServices", "denies public access and does "
+     "not let trusted Microsoft services in, so ACI cannot pull",
+     "az acr update --name {name} --allow-trusted-services true"),
+    ("pull role", "problem", lambda f: not f["pulling"], "the identity (principal {principal}) has no role that pulls "
+     "from {registry} in {modes} mode{ignored}", "az role assignment create --assignee-object-id {principal} "
+     "--assignee-principal-type ServicePrincipal --role \"{role}\" --scope {registry_id}"),
+    ("pull role", "warning", lambda f: f["pulling"] and f["fresh"], "{pulling} was assigned {age} minutes ago: a role "
+     "assignment can take up to 30 minutes to apply; run again after that", ""),
+    ("container group", "warning", lambda f: f["changed"], "exists, and Azure cannot change these in place: "
+     "{changed}", "python deploy.py --recreate"),
+    ("provider", "problem", lambda f: f["registration"] != "Registered", "is {registration} in this subscription",
+     "az provider register --namespace Microsoft.ContainerInstance"),
+)  # fmt: skip
+# After a failed deployment, the checks that bear on its error code or event.
+BEARING = {"InaccessibleImage": ("identity", "registry", "pull role"), "Failed": ("identity", "registry", "pull role"),
+           "SubnetMissingRequiredDelegation": ("subnet", "network"), "InvalidSubnetId": ("subnet", "network"),
+           "Waiting": ("subnet", "network")}  # fmt: skip
+
+
+def names_in(settings: Settings) -> dict[str, str]:
+    """What the settings name, for the lines' labels and fixes."""
+    subnet, identity = parse_resource_id(settings.subnet_id), parse_resource_id(settings.identity_id)
+    return {"subnet": subnet.get("child_name_1", ""), "vnet": subnet.get("name", ""), "subnet_id": settings.subnet_id,
+            "vnet_group": subnet.get("resource_group", ""), "identity": identity.get("name", ""),
+            "identity_group": identity.get("resource_group", ""), "group": settings.container_group_name,
+            "rg": settings.resource_group, "wanted": settings.location}  # fmt: skip
+
+
+def run_checks(get: Callable, settings: Settings, checks=tuple(READS), verbose: bool = False) -> list[tuple]:
+    """(verdict, label, text, fix) for each check named, in READS' order. The first read signs in alone;
+    then the ones that need nothing else run at the same time, and the pull roles last."""
+    hosts = registry_servers([c.image for c in settings.containers + settings.init_containers])
+    jobs = [(check, host) for check in READS if check in checks for host in (hosts if check in PER_REGISTRY else [""])]
+    names, found = names_in(settings), {}
+
+    def read(job: tuple[str, str]) -> None:
+        started = time.monotonic()
+        try:
+            found[job] = READS[job[0]].facts(get, settings, job[1], found)
+        except (Skipped, Missing) as error:
+            found[job] = error
+        if verbose:
+            say(f"  {READS[job[0]].label.format(**names, host=job[1])}: read in {time.monotonic() - started:.2f} s")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for stage in (jobs[:1], [j for j in jobs[1:] if j[0] != "pull role"], [j for j in jobs if j[0] == "pull role"]):
+            list(pool.map(read, stage))
+    return [line for job in jobs for line in verdicts(READS[job[0]], found[job], {**names, "host": job[1]}, job[0])]
+
+
+def verdicts(read: Read, facts: dict | Exception, names: dict, check: str) -> list[tuple[str, str, str, str]]:
+    label = read.label.format(**names)
+    if isinstance(facts, Missing):
+        verdict, text, fix = read.missing
+        return [(verdict, label, text, fix.format(**names))]
+    if isinstance(facts, Skipped):
+        forbidden = str(facts).startswith("403")
+        return [("skipped", label, f"{facts}" + (f"; the read-only role that lets it run: {read.reader}".format(**names)
+                 if forbidden else ""), "")]  # fmt: skip
+    facts = {**names, **facts}
+    found = [(verdict, label, text.format(**facts), fix.format(**facts)) for name, verdict, when, text, fix in RULES
+             if name == check and when(facts)]  # fmt: skip
+    return found or [("ok", label, read.ok.format(**facts), "")]
+
+
+def finding_lines(findings: list[tuple], settings: Settings, args: argparse.Namespace) -> list[str]:
+    lines = []
+    for verdict, label, text, fix in findings:
+        lines += [f"{verdict:<8} {label}: {text}"] + ([f"         fix: {filled(fix, settings, args)}"] if fix else [])
+    return lines
+
+
+def check(get: Callable, settings: Settings, args: argparse.Namespace) -> int:
+    """--check: every line to stdout, then the counts; 1 when any check found a problem."""
+    say("Checking what the deployment depends on (GET requests only) ...")
+    findings = run_checks(get, settings, verbose=args.verbose)
+    print("\n".join(finding_lines(findings, settings, args)))
+    counts = collections.Counter(verdict for verdict, *_ in findings)
+    plural = {"warning": "warnings", "problem": "problems"}
+    print(
+        ", ".join(
+            f"{counts[v]} {v if counts[v] == 1 else plural.get(v, v)}" for v in ("ok", "warning", "problem", "skipped")
+        )
+    )
+    return 1 if counts["problem"] else 0
+
+
+def explain(causes: list[str], settings: Settings, args: argparse.Namespace) -> None:
+    """After a failed deployment: the checks that bear on its cause, printed under the error."""
+    checks = next((BEARING[cause] for cause in causes if cause in BEARING), ())
+    try:
+        findings = run_checks(arm_reader(settings), settings, checks) if checks else []
+    except (HttpResponseError, ValueError) as error:  # signing in again failed: the error above stands alone
+        findings = [("skipped", "checks", f"could not sign in to read them ({error})", "")]
+    if findings:
+        say(f"What deploy.py read about it ({command(args, '--check')} checks everything):")
+        for line in finding_lines(findings, settings, args):
+            say("  " + line)
 
 
 # Hints -----------------------------------------------------------------------------------------------
@@ -1119,6 +1422,10 @@ EVENT_HINTS = {"InsufficientCapacity": CAPACITY_HINT, "Failed": PULL_HINT}
 PLATFORM_EVENTS = ("CriContainerActivator is getting initialized",)
 
 
+def platform(event) -> bool:
+    return any(phrase in (event.message or "") for phrase in PLATFORM_EVENTS)
+
+
 def error_code(error: HttpResponseError) -> str:
     """Azure's error code; for Entra ID, the AADSTS code in the message."""
     if error.error and error.error.code:
@@ -1153,7 +1460,7 @@ def report_error(error: HttpResponseError, settings: Settings, args: argparse.Na
         say(f"  {line}")
     for owner, event in events:
         say(f"  {owner}: {event.name}: {event.message}")
-    names = [event.name.rstrip(".") for _, event in events if not any(p in event.message for p in PLATFORM_EVENTS)]
+    names = [event.name.rstrip(".") for _, event in events if not platform(event)]
     hint = next((EVENT_HINTS[name] for name in names if name in EVENT_HINTS), None)
     hint = hint or next((hint for phrase, hint in MESSAGE_HINTS.items() if phrase in (message or "")), None)
     hint = hint or HINTS.get(code)
@@ -1170,7 +1477,7 @@ def warning_events(client: ContainerInstanceManagementClient, settings: Settings
     ]  # fmt: skip
 
 
-def changed_settings(client: ContainerInstanceManagementClient, settings: Settings) -> list[str]:
+def changed_settings(live: ContainerGroup, settings: Settings) -> list[str]:
     """The settings Azure cannot change in place whose live value differs, as NAME: live -> wanted."""
 
     def fixed(group: ContainerGroup) -> dict[str, str]:
@@ -1185,9 +1492,8 @@ def changed_settings(client: ContainerInstanceManagementClient, settings: Settin
             "OS type": group.os_type,
         }
 
-    live = fixed(client.container_groups.get(settings.resource_group, settings.container_group_name))
-    wanted = fixed(build_container_group(settings))
-    return [f"{name}: {live[name]} -> {wanted[name]}" for name in wanted if live.get(name, wanted[name]).lower()
+    was, wanted = fixed(live), fixed(build_container_group(settings))
+    return [f"{name}: {was[name]} -> {wanted[name]}" for name in wanted if was.get(name, wanted[name]).lower()
             != wanted[name].lower()]  # fmt: skip
 
 
@@ -1239,9 +1545,10 @@ def dry_run_body(settings: Settings) -> dict:
     return build_container_group(dataclasses.replace(settings, **hidden)).serialize()
 
 
-def connect(settings: Settings) -> ContainerInstanceManagementClient:
+def connect(settings: Settings, make: Callable = create_client):
+    """The ARM client (or --check's reader), with a certificate that cannot be used as a usage error."""
     try:
-        return create_client(settings)
+        return make(settings)
     except ValueError as error:  # a certificate that cannot be loaded (wrong password, no private key)
         name = "AZURE_CLIENT_CERTIFICATE_PATH" if settings.sign_in == "certificate" else "the sign-in settings"
         raise UsageError(f"{name} cannot be used: {error} (nothing was sent to Azure)") from None
@@ -1279,11 +1586,16 @@ def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: 
         deployed = create_or_update(client, settings, args.timeout, on_progress=show)
     except HttpResponseError as error:
         if error_code(error) == "InvalidContainerGroupUpdate":  # the live group says what cannot change
-            report_error(error, settings, args, details=changed_settings(client, settings))
+            live = client.container_groups.get(settings.resource_group, settings.container_group_name)
+            report_error(error, settings, args, details=changed_settings(live, settings))
             return 1
         if error.response is None or error.response.request.method == "PUT":
             raise  # Azure refused the request itself: no group was made or changed
-        report_error(error, settings, args, events=warning_events(client, settings))  # accepted, then failed
+        events = warning_events(client, settings)  # accepted, then failed
+        report_error(error, settings, args, events=events)
+        explain(
+            [event.name.rstrip(".") for _, event in events if not platform(event)] + [error_code(error)], settings, args
+        )
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
     deployed, restarted = settle(client, settings, deployed, args.settle, show)
@@ -1296,8 +1608,15 @@ def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: 
 
 
 def recreate(client: ContainerInstanceManagementClient, settings: Settings, args: argparse.Namespace) -> int:
-    """Delete the group if it exists, wait until it is gone, then deploy it anew."""
+    """Check what the new group needs; delete the group if it exists, wait until it is gone, then deploy it anew."""
     deadline = time.monotonic() + args.timeout
+    say("Checking what the new group depends on before deleting the old one ...")
+    findings = run_checks(arm_reader(settings), settings, ("subnet", "network", "identity", "registry", "pull role"))
+    for line in finding_lines(findings, settings, args):
+        say("  " + line)
+    if any(verdict == "problem" for verdict, *_ in findings):
+        say("error: --recreate stopped before deleting anything: fix the problem above first (nothing was changed)")
+        return 1
     name = settings.container_group_name
     gone = delete(client, settings, args.timeout, on_progress=lambda _: say(f"Deleting container group {name} ..."))
     try:
@@ -1312,6 +1631,8 @@ def recreate(client: ContainerInstanceManagementClient, settings: Settings, args
 def run(args: argparse.Namespace, client: ContainerInstanceManagementClient, settings: Settings) -> int:
     """Deploy, recreate or delete, as asked; the exit code."""
     name = settings.container_group_name
+    if args.check:
+        return check(client, settings, args)
     if args.delete:
         deleted = delete(
             client, settings, args.timeout, on_progress=lambda _: say(f"Deleting container group {name} ...")
@@ -1330,6 +1651,9 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace) -
         what = "deletion" if args.delete else "deployment"
         say(f"The {what} goes on in Azure." if sent else f"The {what} was not started: nothing was sent to Azure.")
         if sent:
+            views = instance_views(SEEN["group"]) if "group" in SEEN else []  # the group as the wait last saw it
+            waiting = any(getattr(getattr(view, "current_state", None), "state", "") == "Waiting" for _, view in views)
+            explain(["Waiting"] if timeout and waiting else [], settings, args)
             still_exists(settings, args, "is in Azure")
         return 4 if timeout else 130
     if isinstance(error, ClientAuthenticationError) and unreachable(error):  # not a problem with the credentials
@@ -1338,6 +1662,8 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace) -
         return 1
     if isinstance(error, HttpResponseError):
         report_error(error, settings, args)
+        if args.mode in ("deploy", "recreate") and not isinstance(error, ClientAuthenticationError):
+            explain([error_code(error)], settings, args)
         return 3 if isinstance(error, ClientAuthenticationError) or error.status_code == 403 else 1
     if isinstance(error, ServiceRequestError | ServiceResponseError):  # after azure-core's retries
         report_unreachable(error, settings.resource_manager_endpoint)
@@ -1354,6 +1680,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--env-file", help="settings file (default: .env, if present)")
     mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="read what the deployment depends on; change nothing")
     mode.add_argument("--dry-run", action="store_true", help="print the request body; send nothing")
     mode.add_argument("--delete", action="store_true", help="delete the container group and wait")
     mode.add_argument("--recreate", action="store_true", help="delete the group if it exists, then create it")
@@ -1365,7 +1692,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--timeout must be a positive number of seconds, for example --timeout 600")
     if not 0 <= args.settle < float("inf"):
         parser.error("--settle must be 0 or a positive number of seconds, for example --settle 30")
-    args.mode = "dry-run" if args.dry_run else "delete" if args.delete else "recreate" if args.recreate else "deploy"
+    args.mode = (
+        "check"
+        if args.check
+        else "dry-run"
+        if args.dry_run
+        else "delete"
+        if args.delete
+        else "recreate"
+        if args.recreate
+        else "deploy"
+    )
     return args
 
 
@@ -1385,7 +1722,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(dry_run_body(settings), indent=2))
             say(f"dry run: the body of PUT .../containerGroups/{settings.container_group_name}; nothing was sent")
             return 0
-        client = connect(settings)
+        client = connect(settings, arm_reader if args.check else create_client)
     except UsageError as error:
         say(f"error: {error}")
         return 2

@@ -49,17 +49,16 @@ def assert_no_secrets(emulator, output):
     assert "Traceback" not in output
 
 
+# What a request path reads, for calls(): the first pattern found in it names it.
+WHAT = [("openid-configuration", "openid"), ("/token", "token"), ("/operations/", "operation"), ("/roleAssignments", "roles"),
+        ("/roleDefinitions/", "role definition"), ("/subnets/", "subnet"), ("/virtualNetworks/", "network"),
+        ("/userAssignedIdentities/", "identity"), ("/registries", "registries"), ("/containerGroups/", "group"),
+        ("/providers/Microsoft.ContainerInstance", "provider")]  # fmt: skip
+
+
 def calls(emulator):
-    """The requests as (method, what) in order: what is openid, token, group or operation."""
-    names = []
-    for record in emulator.requests:
-        if record.path.endswith("openid-configuration"):
-            names.append((record.method, "openid"))
-        elif record.path.endswith("/token"):
-            names.append((record.method, "token"))
-        else:
-            names.append((record.method, "operation" if OPERATION.search(record.path) else "group"))
-    return names
+    """The requests as (method, what) in order: what is openid, token, group, operation, or a read --check makes."""
+    return [(r.method, next(what for part, what in WHAT if part.lower() in r.path.lower())) for r in emulator.requests]
 
 
 def test_deploy_sends_the_identity_pull_body_and_prints_the_private_ip(emulator, tmp_path):
