@@ -1652,7 +1652,8 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace) -
         say(f"The {what} goes on in Azure." if sent else f"The {what} was not started: nothing was sent to Azure.")
         if sent:
             views = instance_views(SEEN["group"]) if "group" in SEEN else []  # the group as the wait last saw it
-            waiting = any(getattr(getattr(view, "current_state", None), "state", "") == "Waiting" for _, view in views)
+            states = [getattr(getattr(view, "current_state", None), "state", "") for _, view in views]
+            waiting = "Waiting" in states or not views  # not seen yet: before its first state, it waits
             explain(["Waiting"] if timeout and waiting else [], settings, args)
             still_exists(settings, args, "is in Azure")
         return 4 if timeout else 130

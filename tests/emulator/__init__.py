@@ -112,7 +112,7 @@ class Emulator(EntraID, ContainerInstances, Network, ManagedIdentities, Registri
             "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
             "ACI_CONTAINER_GROUP_NAME": "aci-private-demo",
             "ACI_SUBNET_ID": self.subnet_id,
-            "ACI_IDENTITY_ID": next(iter(self.identities)).replace("/resourcegroups/", "/resourceGroups/"),
+            "ACI_IDENTITY_ID": self.identity_id,
             "ACI_IMAGE": "acrprivatedemo.azurecr.io/aci-helloworld:latest",
         }
 

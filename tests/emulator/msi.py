@@ -20,6 +20,7 @@ class ManagedIdentities:
     """Mixed into Emulator. Tests change identity (location, isolationScope) or empty identities."""
 
     def identity_defaults(self, identity_id: str) -> None:
+        self.identity_id = identity_id
         self.identities = {identity_id.lower(): {"location": "westeurope", "principalId": PRINCIPAL_ID,
                                                  "clientId": "6e2a3d4c-0000-4000-8000-00000000c1d0",
                                                  "isolationScope": "None"}}  # fmt: skip
