@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.emulator.authorization import REPOSITORY_READER
 from tests.emulator.network import delegation
 from tests.test_e2e import calls, deploy, typed
@@ -106,7 +107,8 @@ def other_registry(emulator):
         (vnet_elsewhere, "virtual network", "problem", "is in northeurope, but AZURE_LOCATION is westeurope",
          "set AZURE_LOCATION=northeurope"),
         (regional_identity, "identity", "problem", "has isolation scope Regional in northeurope", "use an identity"),
-        (no_identity, "identity", "problem", "does not exist", "az identity create -g rg-aci-private -n id-aci-acrpull"),
+        (no_identity, "identity", "problem", "does not exist",
+         "az identity create -g rg-aci-private -n id-aci-acrpull -l westeurope"),
         (no_trusted_services, "registry", "problem", "does not let trusted Microsoft services in",
          "az acr update --name acrprivatedemo --allow-trusted-services true"),
         (basic_registry, "registry", "warning", "is Basic", "--sku Premium"),
@@ -265,3 +267,10 @@ def test_recreate_stops_before_deleting_when_a_check_finds_a_problem(emulator, t
     assert "problem  registry acrprivatedemo.azurecr.io" in result.stderr
     assert "nothing was changed" in result.stderr
     assert {method for method, _ in calls(emulator)} == {"GET", "POST"} and emulator.groups
+
+
+def test_the_readme_shows_what_check_prints_against_the_emulator(emulator, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("Against the emulator, with everything in order:\n\n```text\n", 1)[1].split("```", 1)[0]
+    result, _ = check(emulator, tmp_path)
+    assert result.stdout == shown

@@ -50,7 +50,8 @@ def assert_no_secrets(emulator, output):
 
 
 # What a request path reads, for calls(): the first pattern found in it names it.
-WHAT = [("openid-configuration", "openid"), ("/token", "token"), ("/operations/", "operation"), ("/roleAssignments", "roles"),
+WHAT = [("openid-configuration", "openid"), ("/token", "token"), ("/operations/", "operation"),
+        ("/roleAssignments", "roles"),
         ("/roleDefinitions/", "role definition"), ("/subnets/", "subnet"), ("/virtualNetworks/", "network"),
         ("/userAssignedIdentities/", "identity"), ("/registries", "registries"), ("/containerGroups/", "group"),
         ("/providers/Microsoft.ContainerInstance", "provider")]  # fmt: skip
