@@ -1013,11 +1013,7 @@ FRESH_MINUTES = 30  # docs: a role assignment can take up to 30 minutes to apply
 
 
 class Skipped(Exception):
-    """A read that could not be made (403, no answer, 5xx after retries, ...): why."""
-
-
-class Missing(Exception):
-    """404 from a place deploy.py may read: the resource does not exist."""
+    """A read that got no JSON: why, starting with the status (404: the resource does not exist)."""
 
 
 def arm_reader(settings: Settings) -> Callable[..., dict]:
@@ -1026,9 +1022,8 @@ def arm_reader(settings: Settings) -> Callable[..., dict]:
     endpoint = settings.resource_manager_endpoint.rstrip("/")
     sign_in = ARMChallengeAuthenticationPolicy(create_credential(settings), *arm_scopes(endpoint))
     retry = RetryPolicy(retry_total=2, timeout=min(settings.answer_timeout, 30))
-    pipeline = ARMPipelineClient(
-        endpoint, policies=[UserAgentPolicy("deploy.py"), retry, sign_in, ARMHttpLoggingPolicy()]
-    )
+    policies = [UserAgentPolicy("deploy.py"), retry, sign_in, ARMHttpLoggingPolicy()]
+    pipeline = ARMPipelineClient(endpoint, policies=policies)
 
     def get(path: str, *versions: str, **query: str) -> dict:
         for version in versions:
@@ -1046,8 +1041,6 @@ def arm_reader(settings: Settings) -> Callable[..., dict]:
                 continue  # this cloud lacks the api-version: the next one
             if status == 401:
                 raise ClientAuthenticationError(response=response)
-            if status == 404:
-                raise Missing(error.get("code", ""))
             action = re.search(r"action '([^']+)'", error.get("message", ""))
             why = f"not allowed to read it ({action[1]})" if status == 403 and action else error.get("message", "")
             raise Skipped(f"{status} {error.get('code', '')}" + (f": {why}" if why else ""))
@@ -1057,15 +1050,9 @@ def arm_reader(settings: Settings) -> Callable[..., dict]:
 
 def subnet_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     subnet = get(settings.subnet_id, "2024-05-01")["properties"]  # keys that are unused are absent (recordings)
-    held = [
-        f"{len(subnet[key])} {what}"
-        for key, what in (
-            ("ipConfigurations", "IP configurations (NICs)"),
-            ("privateEndpoints", "private endpoints"),
-            ("resourceNavigationLinks", "resource links"),
-        )
-        if subnet.get(key)
-    ]
+    kinds = {"ipConfigurations": "IP configurations (NICs)", "privateEndpoints": "private endpoints",
+             "resourceNavigationLinks": "resource links"}  # fmt: skip
+    held = [f"{len(subnet[key])} {what}" for key, what in kinds.items() if subnet.get(key)]
     held += [f"a {link['properties'].get('linkedResourceType')} link" for link in subnet.get("serviceAssociationLinks")
              or [] if link["properties"].get("linkedResourceType") != CONTAINER_GROUPS]  # fmt: skip
     services = [delegation["properties"]["serviceName"] for delegation in subnet.get("delegations") or []]
@@ -1109,7 +1096,7 @@ def registry_facts(get: Callable, settings: Settings, host: str, found: dict) ->
                                 "mode": mode, "modes": "ABAC (repository permissions)" if mode == ABAC else "classic",
                                 "access": "public access denied, trusted Microsoft services allowed" if locked
                                 else "public access allowed"}  # fmt: skip
-        except (Skipped, Missing) as error:  # 409 MissingSubscriptionRegistration: no registry there
+        except Skipped as error:  # 409 MissingSubscriptionRegistration: no registry there
             unread.append(f"{scope}: {error}")
     not_read = f" (could not list {'; '.join(unread)})" if unread else ""
     raise Skipped(f"not found in resource group {settings.resource_group} nor in the subscription{not_read}; it may "
@@ -1124,7 +1111,7 @@ def pulls(get: Callable, assignment: dict, mode: str) -> str:
         return PULL_ROLES[mode].get(guid, "")
     try:
         role = get(role_id, "2022-04-01")["properties"]
-    except (Skipped, Missing):
+    except Skipped:
         return ""
     allowed, denied, needed = PULL_PERMISSION[mode]
     allows = [p for p in role.get("permissions") or [] if any(fnmatch.fnmatch(needed, a) for a in p.get(allowed) or [])
@@ -1138,9 +1125,8 @@ def role_facts(get: Callable, settings: Settings, host: str, found: dict) -> dic
         raise Skipped("needs the identity's principal ID and the registry, which could not be read")
     principal, mode = identity["principal"], registry["mode"]
     where = f"atScope() and assignedTo('{principal}')"  # at the registry and above, groups' grants included
-    listed = get(
-        registry["id"] + "/providers/Microsoft.Authorization/roleAssignments", "2022-04-01", **{"$filter": where}
-    )
+    path = registry["id"] + "/providers/Microsoft.Authorization/roleAssignments"
+    listed = get(path, "2022-04-01", **{"$filter": where})
     now, pulling, ignored = datetime.datetime.now(datetime.timezone.utc), [], []
     for assignment in listed.get("value") or []:
         properties = assignment["properties"]
@@ -1234,27 +1220,23 @@ BEARING = {"InaccessibleImage": ("identity", "registry", "pull role"), "Failed":
            "Waiting": ("subnet", "network")}  # fmt: skip
 
 
-def names_in(settings: Settings) -> dict[str, str]:
-    """What the settings name, for the lines' labels and fixes."""
-    subnet, identity = parse_resource_id(settings.subnet_id), parse_resource_id(settings.identity_id)
-    return {"subnet": subnet.get("child_name_1", ""), "vnet": subnet.get("name", ""), "subnet_id": settings.subnet_id,
-            "vnet_group": subnet.get("resource_group", ""), "identity": identity.get("name", ""),
-            "identity_group": identity.get("resource_group", ""), "group": settings.container_group_name,
-            "rg": settings.resource_group, "wanted": settings.location}  # fmt: skip
-
-
 def run_checks(get: Callable, settings: Settings, checks=tuple(READS), verbose: bool = False) -> list[tuple]:
     """(verdict, label, text, fix) for each check named, in READS' order. The first read signs in alone;
     then the ones that need nothing else run at the same time, and the pull roles last."""
     hosts = registry_servers([c.image for c in settings.containers + settings.init_containers])
     jobs = [(check, host) for check in READS if check in checks for host in (hosts if check in PER_REGISTRY else [""])]
-    names, found = names_in(settings), {}
+    subnet, identity = parse_resource_id(settings.subnet_id), parse_resource_id(settings.identity_id)
+    names = {"subnet": subnet.get("child_name_1", ""), "vnet": subnet.get("name", ""), "subnet_id": settings.subnet_id,
+             "vnet_group": subnet.get("resource_group", ""), "identity": identity.get("name", ""),
+             "identity_group": identity.get("resource_group", ""), "group": settings.container_group_name,
+             "rg": settings.resource_group, "wanted": settings.location}  # fmt: skip
+    found: dict = {}
 
     def read(job: tuple[str, str]) -> None:
         started = time.monotonic()
         try:
             found[job] = READS[job[0]].facts(get, settings, job[1], found)
-        except (Skipped, Missing) as error:
+        except Skipped as error:
             found[job] = error
         if verbose:
             say(f"  {READS[job[0]].label.format(**names, host=job[1])}: read in {time.monotonic() - started:.2f} s")
@@ -1267,13 +1249,14 @@ def run_checks(get: Callable, settings: Settings, checks=tuple(READS), verbose: 
 
 def verdicts(read: Read, facts: dict | Exception, names: dict, check: str) -> list[tuple[str, str, str, str]]:
     label = read.label.format(**names)
-    if isinstance(facts, Missing):
+    if isinstance(facts, Skipped) and str(facts).startswith("404"):  # from a place it may read: it does not exist
         verdict, text, fix = read.missing
         return [(verdict, label, text, fix.format(**names))]
     if isinstance(facts, Skipped):
-        forbidden = str(facts).startswith("403")
-        return [("skipped", label, f"{facts}" + (f"; the read-only role that lets it run: {read.reader}".format(**names)
-                 if forbidden else ""), "")]  # fmt: skip
+        role = (
+            f"; the read-only role that lets it run: {read.reader.format(**names)}" if str(facts)[:3] == "403" else ""
+        )
+        return [("skipped", label, f"{facts}{role}", "")]
     facts = {**names, **facts}
     found = [(verdict, label, text.format(**facts), fix.format(**facts)) for name, verdict, when, text, fix in RULES
              if name == check and when(facts)]  # fmt: skip
@@ -1293,12 +1276,8 @@ def check(get: Callable, settings: Settings, args: argparse.Namespace) -> int:
     findings = run_checks(get, settings, verbose=args.verbose)
     print("\n".join(finding_lines(findings, settings, args)))
     counts = collections.Counter(verdict for verdict, *_ in findings)
-    plural = {"warning": "warnings", "problem": "problems"}
-    print(
-        ", ".join(
-            f"{counts[v]} {v if counts[v] == 1 else plural.get(v, v)}" for v in ("ok", "warning", "problem", "skipped")
-        )
-    )
+    plural = {"ok": "ok", "warning": "warnings", "problem": "problems", "skipped": "skipped"}
+    print(", ".join(f"{counts[v]} {v if counts[v] == 1 else many}" for v, many in plural.items()))
     return 1 if counts["problem"] else 0
 
 
@@ -1593,9 +1572,8 @@ def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: 
             raise  # Azure refused the request itself: no group was made or changed
         events = warning_events(client, settings)  # accepted, then failed
         report_error(error, settings, args, events=events)
-        explain(
-            [event.name.rstrip(".") for _, event in events if not platform(event)] + [error_code(error)], settings, args
-        )
+        causes = [event.name.rstrip(".") for _, event in events if not platform(event)]
+        explain(causes + [error_code(error)] * (error_code(error) != "Failed"), settings, args)  # "Failed": any failure
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
     deployed, restarted = settle(client, settings, deployed, args.settle, show)

@@ -274,3 +274,18 @@ def test_the_readme_shows_what_check_prints_against_the_emulator(emulator, tmp_p
     shown = readme.split("Against the emulator, with everything in order:\n\n```text\n", 1)[1].split("```", 1)[0]
     result, _ = check(emulator, tmp_path)
     assert result.stdout == shown
+
+
+def test_verbose_check_times_each_read_and_a_401_on_a_read_is_a_sign_in_failure(emulator, tmp_path):
+    result, _ = check(emulator, tmp_path, "-v")
+    assert re.search(r"subnet snet-aci: read in \d+\.\d\d s", result.stderr), result.stderr
+    emulator.add_fault("GET", r"/subnets/", status=401, code="InvalidAuthenticationToken")
+    result, _ = check(emulator, tmp_path)
+    assert result.returncode == 3 and "error: InvalidAuthenticationToken" in result.stderr, result.stderr
+
+
+def test_a_failure_for_lack_of_capacity_reads_nothing_extra(emulator, tmp_path):
+    emulator.outcome, emulator.delay = "NoCapacity", 1
+    result = deploy(emulator, tmp_path)
+    assert result.returncode == 1 and "InsufficientCapacity" in result.stderr
+    assert {what for _, what in calls(emulator)} == {"openid", "token", "group", "operation"}, calls(emulator)
