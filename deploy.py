@@ -449,7 +449,7 @@ def one_of(what: str, *choices: str) -> Callable[[str], str]:
 ip_list = matching(
     r"[^,]*(,[^,]*)*",
     "a comma-separated list of IP addresses",
-    lambda v: tuple(s.strip() for s in v.split(",") if s.strip() and ipaddress.ip_address(s.strip())),
+    lambda v: tuple(str(ipaddress.ip_address(a)) for a in map(str.strip, v.split(",")) if a),
 )
 https_url = matching(r"https://[^/?#\s]+([/?#]\S*)?", "an https:// URL", lambda v: v.rstrip("/"))
 
@@ -544,8 +544,8 @@ SETTINGS = (
 )  # fmt: skip
 EXAMPLES = {setting.name: setting.example for setting in SETTINGS}
 BY_NAME = {setting.name: setting for setting in SETTINGS}
-SCOPES = {"deploy": {"all", "deploy", "login"}, "recreate": {"all", "deploy", "login"}, "dry-run": {"all", "deploy"},
-          "check": {"all", "deploy", "login"},
+DEPLOYING = {"all", "deploy", "login"}
+SCOPES = {"deploy": DEPLOYING, "recreate": DEPLOYING, "check": DEPLOYING, "dry-run": {"all", "deploy"},
           "delete": {"all", "login"}}  # fmt: skip
 # Container settings: what follows the prefix, and the ones only app containers take (ACI gives init
 # containers the whole group's CPU and memory, and no ports).
@@ -1238,6 +1238,8 @@ def run_checks(get: Callable, settings: Settings, checks=tuple(READS), verbose: 
             found[job] = READS[job[0]].facts(get, settings, job[1], found)
         except Skipped as error:
             found[job] = error
+        except (KeyError, TypeError, ValueError) as error:  # not JSON, or not the shape Azure answers with
+            found[job] = Skipped(f"an answer deploy.py cannot read ({type(error).__name__}: {error})")
         if verbose:
             say(f"  {READS[job[0]].label.format(**names, host=job[1])}: read in {time.monotonic() - started:.2f} s")
 

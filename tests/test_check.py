@@ -289,3 +289,10 @@ def test_a_failure_for_lack_of_capacity_reads_nothing_extra(emulator, tmp_path):
     result = deploy(emulator, tmp_path)
     assert result.returncode == 1 and "InsufficientCapacity" in result.stderr
     assert {what for _, what in calls(emulator)} == {"openid", "token", "group", "operation"}, calls(emulator)
+
+
+def test_an_answer_of_an_unexpected_shape_is_skipped_not_a_traceback(emulator, tmp_path):
+    emulator.add_fault("GET", r"/subnets/", status=200, code="Unexpected")  # 200, but an error body
+    result, lines = check(emulator, tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert lines["subnet snet-aci"].startswith("skipped ") and "KeyError" in lines["subnet snet-aci"]
