@@ -3,7 +3,7 @@
 private Azure Container Registry as a user-assigned managed identity: no registry password exists.
 
 USAGE:
-    python deploy.py [--env-file PATH] [--check | --dry-run | --delete | --recreate]
+    python deploy.py [--env-file PATH] [--dry-run | --check | --delete | --recreate]
                      [--timeout SECONDS] [--settle SECONDS] [-v]
 
     README.md explains the prerequisites (registry, identity, subnet, who deploys) as az commands.
@@ -1192,8 +1192,8 @@ RULES = (
     ("subnet", "problem", lambda f: f["held"], "holds {held}: a subnet for container groups can hold nothing else (a "
      "registry's private endpoint there makes the deployment fail); give the groups a subnet of their own", NEW_SUBNET),
     ("subnet", "warning", lambda f: f["size"] >= 29, "is a /{size}: ACI's documentation asks for /28 or larger", ""),
-    ("subnet", "warning", lambda f: not f["nat"], "has no NAT gateway, the supported way out: the containers cannot "
-     "reach the internet through it (nothing to do if they need no outbound access)", ""),
+    ("subnet", "warning", lambda f: not f["nat"], "has no NAT gateway: the containers have no supported way out to "
+     "the internet (nothing to do if they need none)", ""),
     ("network", "problem", lambda f: f["location"] != f["wanted"], "is in {location}, but AZURE_LOCATION is {wanted}: "
      "a group goes in its network's region", "set AZURE_LOCATION={location}, or use a subnet in {wanted}"),
     ("identity", "problem", lambda f: f["isolation"] == "Regional" and f["location"] != f["wanted"], "has isolation "
@@ -1629,6 +1629,8 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace) -
         timeout = isinstance(error, TimeoutError)
         say(f"error: gave up waiting after {args.timeout:g} s (--timeout)." if timeout else "interrupted.")
         what = "deletion" if args.delete else "deployment"
+        if args.check:  # it only reads
+            return 4 if timeout else 130
         say(f"The {what} goes on in Azure." if sent else f"The {what} was not started: nothing was sent to Azure.")
         if sent:
             views = instance_views(SEEN["group"]) if "group" in SEEN else []  # the group as the wait last saw it
@@ -1661,8 +1663,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--env-file", help="settings file (default: .env, if present)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="read what the deployment depends on; change nothing")
     mode.add_argument("--dry-run", action="store_true", help="print the request body; send nothing")
+    mode.add_argument("--check", action="store_true", help="read what the deployment depends on; change nothing")
     mode.add_argument("--delete", action="store_true", help="delete the container group and wait")
     mode.add_argument("--recreate", action="store_true", help="delete the group if it exists, then create it")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the outcome (1800)")
