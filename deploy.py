@@ -1013,7 +1013,12 @@ FRESH_MINUTES = 30  # docs: a role assignment can take up to 30 minutes to apply
 
 
 class Skipped(Exception):
-    """A read that got no JSON: why, starting with the status (404: the resource does not exist)."""
+    """A read that got no JSON: why, starting with the status (404: the resource does not exist); for a 403, the
+    action that was refused."""
+
+    def __init__(self, why: str, action: str = ""):
+        super().__init__(why)
+        self.action = action
 
 
 def arm_reader(settings: Settings) -> Callable[..., dict]:
@@ -1041,9 +1046,11 @@ def arm_reader(settings: Settings) -> Callable[..., dict]:
                 continue  # this cloud lacks the api-version: the next one
             if status == 401:
                 raise ClientAuthenticationError(response=response)
-            action = re.search(r"action '([^']+)'", error.get("message", ""))
-            why = f"not allowed to read it ({action[1]})" if status == 403 and action else error.get("message", "")
-            raise Skipped(f"{status} {error.get('code', '')}" + (f": {why}" if why else ""))
+            action = re.search(r"action '([^']+)'", error.get("message", "")) if status == 403 else None
+            why = "not allowed to read it" if status == 403 else error.get("message", "")
+            raise Skipped(
+                f"{status} {error.get('code', '')}" + (f": {why}" if why else ""), action[1] if action else ""
+            )
 
     return get
 
@@ -1255,10 +1262,9 @@ def verdicts(read: Read, facts: dict | Exception, names: dict, check: str) -> li
         verdict, text, fix = read.missing
         return [(verdict, label, text, fix.format(**names))]
     if isinstance(facts, Skipped):
-        role = (
-            f"; the read-only role that lets it run: {read.reader.format(**names)}" if str(facts)[:3] == "403" else ""
-        )
-        return [("skipped", label, f"{facts}{role}", "")]
+        custom = f", or a custom role with {facts.action}" if facts.action else ""
+        role = f"; the read-only role that lets it run: {read.reader.format(**names)}{custom}"
+        return [("skipped", label, f"{facts}{role if str(facts)[:3] == '403' else ''}", "")]
     facts = {**names, **facts}
     found = [(verdict, label, text.format(**facts), fix.format(**facts)) for name, verdict, when, text, fix in RULES
              if name == check and when(facts)]  # fmt: skip
