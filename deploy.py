@@ -1296,6 +1296,8 @@ def explain(causes: list[str], settings: Settings, args: argparse.Namespace) -> 
         findings = run_checks(arm_reader(settings), settings, checks) if checks else []
     except (HttpResponseError, ValueError) as error:  # signing in again failed: the error above stands alone
         findings = [("skipped", "checks", f"could not sign in to read them ({error})", "")]
+    except KeyboardInterrupt:  # Ctrl-C while reading: the error above is the answer
+        return
     if findings:
         say(f"What deploy.py read about it ({command(args, '--check')} checks everything):")
         for line in finding_lines(findings, settings, args):
