@@ -319,6 +319,7 @@ import shlex
 import signal
 import sys
 import textwrap
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import isodate
@@ -1013,12 +1014,12 @@ FRESH_MINUTES = 30  # docs: a role assignment can take up to 30 minutes to apply
 
 
 class Skipped(Exception):
-    """A read that got no JSON: why, starting with the status (404: the resource does not exist); for a 403, the
+    """A read that got no JSON: why; the HTTP status, if any (404: the resource does not exist); for a 403, the
     action that was refused."""
 
-    def __init__(self, why: str, action: str = ""):
+    def __init__(self, why: str, status: int = 0, action: str = ""):
         super().__init__(why)
-        self.action = action
+        self.status, self.action = status, action
 
 
 def arm_reader(settings: Settings) -> Callable[..., dict]:
@@ -1048,9 +1049,8 @@ def arm_reader(settings: Settings) -> Callable[..., dict]:
                 raise ClientAuthenticationError(response=response)
             action = re.search(r"action '([^']+)'", error.get("message", "")) if status == 403 else None
             why = "not allowed to read it" if status == 403 else error.get("message", "")
-            raise Skipped(
-                f"{status} {error.get('code', '')}" + (f": {why}" if why else ""), action[1] if action else ""
-            )
+            message = f"{status} {error.get('code', '')}" + (f": {why}" if why else "")
+            raise Skipped(message, status, action[1] if action else "")
 
     return get
 
@@ -1081,40 +1081,48 @@ def identity_facts(get: Callable, settings: Settings, host: str, found: dict) ->
             "isolation": properties.get("isolationScope", "None")}  # fmt: skip
 
 
+LISTING = threading.Lock()  # the registry checks search the same lists: each is read once
+
+
+def list_registries(get: Callable, scope: str, into: dict) -> str:
+    """Adds every registry in scope to into, by login server; why the list could not be read, or ""."""
+    page: dict = {"nextLink": f"{scope}/providers/Microsoft.ContainerRegistry/registries"}
+    try:
+        while page.get("nextLink"):
+            page = get(page["nextLink"], "2025-11-01", "2023-07-01")
+            into.update({r["properties"].get("loginServer", "").lower(): r for r in page.get("value") or []})
+    except Skipped as error:  # 409 MissingSubscriptionRegistration: no registry there
+        return str(error)
+    return ""
+
+
 def registry_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     """Only the login server is known: look for it in the group's registries, then the subscription's."""
     subscription = f"/subscriptions/{settings.subscription_id}"
-    unread = []
-    for scope in (f"{subscription}/resourceGroups/{settings.resource_group}", subscription):
-        page: dict = {"nextLink": f"{scope}/providers/Microsoft.ContainerRegistry/registries"}
-        try:
-            while page.get("nextLink"):
-                page = get(page["nextLink"], "2025-11-01", "2023-07-01")
-                for registry in page.get("value") or []:
-                    properties = registry["properties"]
-                    if properties.get("loginServer", "").lower() == host:
-                        rules = properties.get("networkRuleSet") or {}  # Basic registries have none: Allow
-                        locked = (
-                            properties.get("publicNetworkAccess") == "Disabled" or rules.get("defaultAction") == "Deny"
-                        )
-                        mode = properties.get("roleAssignmentMode") or CLASSIC  # absent before 2025-11-01
-                        return {"id": registry["id"], "name": registry["name"], "sku": registry["sku"]["name"],
-                                "locked": locked, "bypass": properties.get("networkRuleBypassOptions", "AzureServices"),
-                                "mode": mode, "modes": "ABAC (repository permissions)" if mode == ABAC else "classic",
-                                "access": "public access denied, trusted Microsoft services allowed" if locked
-                                else "public access allowed"}  # fmt: skip
-        except Skipped as error:  # 409 MissingSubscriptionRegistration: no registry there
-            unread.append(f"{scope}: {error}")
-    not_read = f" (could not list {'; '.join(unread)})" if unread else ""
-    raise Skipped(f"not found in resource group {settings.resource_group} nor in the subscription{not_read}; it may "
-                  f"be elsewhere or unreadable; check it by hand: az acr show --name {host.split('.')[0]}")  # fmt: skip
+    with LISTING:
+        registries, listed = found.setdefault("registries", {}), found.setdefault("listed", {})
+        for scope in (f"{subscription}/resourceGroups/{settings.resource_group}", subscription):
+            if host not in registries and scope not in listed:
+                listed[scope] = list_registries(get, scope, registries)
+        registry = registries.get(host)
+        unread = "; ".join(f"{scope}: {why}" for scope, why in listed.items() if why)
+    if registry is None:
+        raise Skipped(f"not found in resource group {settings.resource_group} nor in the subscription"
+                      f"{f' (could not list {unread})' if unread else ''}; it may be elsewhere or unreadable; check "
+                      f"it by hand: az acr show --name {host.split('.')[0]}")  # fmt: skip
+    properties, rules = registry["properties"], registry["properties"].get("networkRuleSet") or {}  # Basic: none
+    locked = properties.get("publicNetworkAccess") == "Disabled" or rules.get("defaultAction") == "Deny"
+    mode = properties.get("roleAssignmentMode") or CLASSIC  # absent before 2025-11-01
+    return {"id": registry["id"], "name": registry["name"], "sku": registry["sku"]["name"], "locked": locked,
+            "bypass": properties.get("networkRuleBypassOptions", "AzureServices"), "mode": mode,
+            "modes": "ABAC (repository permissions)" if mode == ABAC else "classic",
+            "access": "public access denied, trusted Microsoft services allowed" if locked else
+            "public access allowed"}  # fmt: skip
 
 
-def pulls(get: Callable, assignment: dict, mode: str) -> str:
-    """The name of the assigned role, if it lets the identity pull in this mode; a custom role by its permissions."""
-    role_id = assignment["properties"]["roleDefinitionId"]  # qualified by subscription: compare the GUID
-    guid = role_id.rsplit("/", 1)[-1].lower()
-    if guid in PULL_ROLES[mode] or any(guid in roles for roles in PULL_ROLES.values()):
+def pulls(get: Callable, role_id: str, guid: str, mode: str) -> str:
+    """The name of the role, if it lets the identity pull in this mode; a custom role by its permissions."""
+    if any(guid in roles for roles in PULL_ROLES.values()):  # built in: by its GUID
         return PULL_ROLES[mode].get(guid, "")
     try:
         role = get(role_id, "2022-04-01")["properties"]
@@ -1139,7 +1147,9 @@ def role_facts(get: Callable, settings: Settings, host: str, found: dict) -> dic
         properties = assignment["properties"]
         if not (registry["id"] + "/").lower().startswith(properties["scope"].rstrip("/").lower() + "/"):
             continue  # below the registry, or elsewhere
-        name, guid = pulls(get, assignment, mode), properties["roleDefinitionId"].rsplit("/", 1)[-1].lower()
+        role_id = properties["roleDefinitionId"]  # qualified by subscription: compare the GUID
+        guid = role_id.rsplit("/", 1)[-1].lower()
+        name = pulls(get, role_id, guid, mode)
         created = isodate.parse_datetime(properties.get("createdOn") or "2000-01-01T00:00:00Z")  # 7 digits: 3.10
         pulling += [(name, int((now - created).total_seconds() // 60))] if name else []
         ignored += [PULL_ROLES[CLASSIC][guid]] if mode == ABAC and guid in PULL_ROLES[CLASSIC] else []
@@ -1189,7 +1199,8 @@ READS = {
     "provider": Read(provider_facts, "provider Microsoft.ContainerInstance", "registered in the subscription",
                      ("problem", "not found", ""), "Reader on the subscription"),
 }  # fmt: skip
-PER_REGISTRY = ("registry", "pull role")
+PER_REGISTRY = ("registry", "pull role")  # one line for each registry an image names
+LATER = ("pull role",)  # needs the facts of other checks (the identity's principal, the registry's ID)
 # check, verdict, when (on the read's facts and the names of what the settings say), text, fix.
 RULES = (
     ("subnet", "problem", lambda f: CONTAINER_GROUPS not in f["services"], "is not delegated to container groups",
@@ -1251,20 +1262,25 @@ def run_checks(get: Callable, settings: Settings, checks=tuple(READS), verbose: 
             say(f"  {READS[job[0]].label.format(**names, host=job[1])}: read in {time.monotonic() - started:.2f} s")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for stage in (jobs[:1], [j for j in jobs[1:] if j[0] != "pull role"], [j for j in jobs if j[0] == "pull role"]):
+        for stage in (jobs[:1], [j for j in jobs[1:] if j[0] not in LATER], [j for j in jobs[1:] if j[0] in LATER]):
             list(pool.map(read, stage))
-    return [line for job in jobs for line in verdicts(READS[job[0]], found[job], {**names, "host": job[1]}, job[0])]
+    return [line for job in jobs for line in verdicts(job[0], found[job], {**names, "host": job[1]})]
 
 
-def verdicts(read: Read, facts: dict | Exception, names: dict, check: str) -> list[tuple[str, str, str, str]]:
+def verdicts(check: str, facts: dict | Skipped, names: dict) -> list[tuple[str, str, str, str]]:
+    read = READS[check]
     label = read.label.format(**names)
-    if isinstance(facts, Skipped) and str(facts).startswith("404"):  # from a place it may read: it does not exist
+    if isinstance(facts, Skipped) and facts.status == 404:  # from a place it may read: it does not exist
         verdict, text, fix = read.missing
         return [(verdict, label, text, fix.format(**names))]
     if isinstance(facts, Skipped):
         custom = f", or a custom role with {facts.action}" if facts.action else ""
-        role = f"; the read-only role that lets it run: {read.reader.format(**names)}{custom}"
-        return [("skipped", label, f"{facts}{role if str(facts)[:3] == '403' else ''}", "")]
+        role = (
+            f"; the read-only role that lets it run: {read.reader.format(**names)}{custom}"
+            if facts.status == 403
+            else ""
+        )
+        return [("skipped", label, f"{facts}{role}", "")]
     facts = {**names, **facts}
     found = [(verdict, label, text.format(**facts), fix.format(**facts)) for name, verdict, when, text, fix in RULES
              if name == check and when(facts)]  # fmt: skip
@@ -1411,8 +1427,9 @@ EVENT_HINTS = {"InsufficientCapacity": CAPACITY_HINT, "Failed": PULL_HINT}
 PLATFORM_EVENTS = ("CriContainerActivator is getting initialized",)
 
 
-def platform(event) -> bool:
-    return any(phrase in (event.message or "") for phrase in PLATFORM_EVENTS)
+def event_names(events: list) -> list[str]:
+    """The names of a failed deployment's Warning events (owner, event) that may say why, without a trailing period."""
+    return [e.name.rstrip(".") for _, e in events if not any(p in (e.message or "") for p in PLATFORM_EVENTS)]
 
 
 def error_code(error: HttpResponseError) -> str:
@@ -1449,8 +1466,7 @@ def report_error(error: HttpResponseError, settings: Settings, args: argparse.Na
         say(f"  {line}")
     for owner, event in events:
         say(f"  {owner}: {event.name}: {event.message}")
-    names = [event.name.rstrip(".") for _, event in events if not platform(event)]
-    hint = next((EVENT_HINTS[name] for name in names if name in EVENT_HINTS), None)
+    hint = next((EVENT_HINTS[name] for name in event_names(events) if name in EVENT_HINTS), None)
     hint = hint or next((hint for phrase, hint in MESSAGE_HINTS.items() if phrase in (message or "")), None)
     hint = hint or HINTS.get(code)
     if hint:
@@ -1583,8 +1599,8 @@ def deploy(client: ContainerInstanceManagementClient, settings: Settings, args: 
             raise  # Azure refused the request itself: no group was made or changed
         events = warning_events(client, settings)  # accepted, then failed
         report_error(error, settings, args, events=events)
-        causes = [event.name.rstrip(".") for _, event in events if not platform(event)]
-        explain(causes + [error_code(error)] * (error_code(error) != "Failed"), settings, args)  # "Failed": any failure
+        code = error_code(error)  # "Failed" is any failed operation: the events say which
+        explain(event_names(events) + [code] * (code != "Failed"), settings, args)
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
     deployed, restarted = settle(client, settings, deployed, args.settle, show)

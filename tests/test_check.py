@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.conftest import ROOT
-from tests.emulator.authorization import REPOSITORY_READER
+from tests.emulator.authorization import ACR_PULL, REPOSITORY_READER
 from tests.emulator.network import delegation
 from tests.test_e2e import calls, deploy, typed
 
@@ -303,3 +303,13 @@ def test_a_read_that_gets_no_answer_after_retries_is_skipped_with_the_reason(emu
     result, lines = check(emulator, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines["subnet snet-aci"].startswith("skipped ") and "no answer from 127.0.0.1" in lines["subnet snet-aci"]
+
+
+def test_the_registry_lists_are_read_once_for_every_registry_an_image_names(emulator, tmp_path):
+    emulator.registries.append({**emulator.registry, "name": "acrtools"})
+    emulator.assign(ACR_PULL, emulator.identity["principalId"], emulator.registry_id(emulator.registries[1]))
+    result, lines = check(emulator, tmp_path, ACI_SIDECAR_LOGS_IMAGE="acrtools.azurecr.io/log-shipper:2")
+    assert lines["registry acrtools.azurecr.io"].startswith("ok ") and lines["pull role on acrtools.azurecr.io"]
+    assert result.returncode == 0, result.stdout
+    lists = [r.path for r in emulator.requests if r.path.endswith("/registries")]
+    assert len(lists) == 1 and "/resourceGroups/rg-aci-private/" in lists[0], lists
