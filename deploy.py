@@ -1236,6 +1236,7 @@ RULES = (
 BEARING = {"InaccessibleImage": ("identity", "registry", "pull role"), "Failed": ("identity", "registry", "pull role"),
            "SubnetMissingRequiredDelegation": ("subnet", "network"), "InvalidSubnetId": ("subnet", "network"),
            "Waiting": ("subnet", "network")}  # fmt: skip
+NEW_GROUP_NEEDS = ("subnet", "network", "identity", "registry", "pull role")  # read before --recreate deletes
 
 
 def run_checks(get: Callable, settings: Settings, checks=tuple(READS), verbose: bool = False) -> list[tuple]:
@@ -1616,7 +1617,7 @@ def recreate(client: ContainerInstanceManagementClient, settings: Settings, args
     """Check what the new group needs; delete the group if it exists, wait until it is gone, then deploy it anew."""
     deadline = time.monotonic() + args.timeout
     say("Checking what the new group depends on before deleting the old one ...")
-    findings = run_checks(arm_reader(settings), settings, ("subnet", "network", "identity", "registry", "pull role"))
+    findings = run_checks(arm_reader(settings), settings, NEW_GROUP_NEEDS)
     for line in finding_lines(findings, settings, args):
         say("  " + line)
     if any(verdict == "problem" for verdict, *_ in findings):
@@ -1653,9 +1654,9 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace) -
     if isinstance(error, TimeoutError | KeyboardInterrupt):
         timeout = isinstance(error, TimeoutError)
         say(f"error: gave up waiting after {args.timeout:g} s (--timeout)." if timeout else "interrupted.")
-        what = "deletion" if args.delete else "deployment"
         if args.check:  # it only reads
             return 4 if timeout else 130
+        what = "deletion" if args.delete else "deployment"
         say(f"The {what} goes on in Azure." if sent else f"The {what} was not started: nothing was sent to Azure.")
         if sent:
             views = instance_views(SEEN["group"]) if "group" in SEEN else []  # the group as the wait last saw it
