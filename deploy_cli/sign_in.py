@@ -1,0 +1,72 @@
+# azure-identity's own selector, lower-cased as it reads it: the sign-in ways each value allows.
+TOKEN_CREDENTIALS = {
+    "environmentcredential": ("client_secret", "certificate"), "workloadidentitycredential": ("federated_token",),
+    "azureclicredential": ("azure_cli",), "managedidentitycredential": ("managed_identity",),
+    "dev": ("azure_cli",),  # the only developer credential deploy.py offers
+    "prod": ("federated_token", "certificate", "client_secret", "managed_identity"),  # azure-identity's order
+}  # fmt: skip
+# A way to sign in: what (said once on stderr, before signing in), the settings it needs, and those it
+# ignores (warned about, and not passed on).
+Way = collections.namedtuple("Way", "what needs ignores", defaults=[()])
+# The settings that pick a way by being set (rule 2 of the README's "Sign-in").
+PICKED_BY = {"AZURE_FEDERATED_TOKEN_FILE": "federated_token", "AZURE_CLIENT_CERTIFICATE_PATH": "certificate",
+             "AZURE_CLIENT_SECRET": "client_secret"}  # fmt: skip
+SERVICE_PRINCIPAL = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID")
+# az signs in for the subscription's tenant, in the cloud `az cloud set` chose; a managed identity
+# has one tenant and gets its tokens from the machine.
+NOT_FOR_AZ = ("AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_ID")
+WAYS = {
+    "federated_token": Way("a federated token from AZURE_FEDERATED_TOKEN_FILE (WorkloadIdentityCredential)",
+                           (*SERVICE_PRINCIPAL, "AZURE_FEDERATED_TOKEN_FILE")),
+    "certificate": Way("the service principal's certificate (CertificateCredential)",
+                       (*SERVICE_PRINCIPAL, "AZURE_CLIENT_CERTIFICATE_PATH")),
+    "client_secret": Way("the service principal's client secret (ClientSecretCredential)",
+                         (*SERVICE_PRINCIPAL, "AZURE_CLIENT_SECRET")),
+    "azure_cli": Way("the Azure CLI's signed-in account (AzureCliCredential)", (), NOT_FOR_AZ),
+    "managed_identity": Way("this machine's managed identity (ManagedIdentityCredential)", (), NOT_FOR_AZ[:2]),
+}  # fmt: skip
+
+
+def choose_way(given: set[str], selector: str, problems: list[str]) -> str:
+    """Which way signs in, from the sign-in settings that are set and AZURE_TOKEN_CREDENTIALS (lower-cased)."""
+    allowed = TOKEN_CREDENTIALS.get(selector, tuple(PICKED_BY.values()))
+    stray = [name for name in PICKED_BY if name in given and PICKED_BY[name] not in allowed]
+    if stray:
+        problems.append(f"{' and '.join(stray)} set, but AZURE_TOKEN_CREDENTIALS={selector} does not use "
+                        f"{'them' if len(stray) > 1 else 'it'}: unset {' and '.join(stray)}, or unset "
+                        "AZURE_TOKEN_CREDENTIALS")  # fmt: skip
+    picked = [PICKED_BY[name] for name in PICKED_BY if name in given and PICKED_BY[name] in allowed]
+    if len(picked) > 1:
+        names = [name for name in PICKED_BY if name in given]
+        problems.append(f"{', '.join(names)} are all set; keep one of them (each picks a way to sign in)")
+    if picked or len(allowed) == 1:
+        return picked[0] if picked else allowed[0]
+    if selector == "prod":
+        return "managed_identity"
+    if selector or "AZURE_CLIENT_ID" in given:
+        problems.append(
+            "AZURE_CLIENT_ID is set, but nothing to sign in with: set AZURE_FEDERATED_TOKEN_FILE, "
+            "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_SECRET; or AZURE_TOKEN_CREDENTIALS="
+            "ManagedIdentityCredential for this machine's managed identity; or unset AZURE_CLIENT_ID to sign in as "
+            "the Azure CLI's account"
+            if not selector
+            else f"AZURE_TOKEN_CREDENTIALS={selector} needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"
+        )
+    return "azure_cli"
+
+
+def sign_in_settings(variables: dict[str, str], values: dict, problems: list[str], warnings: list[str]) -> bool:
+    """Puts the way into values (sign_in), drops what it ignores; whether a setting it needs is missing."""
+    given = {s.name for s in SETTINGS if s.scope == "login" and clean(variables.get(s.name))}
+    way = choose_way(given, values.get("token_credentials", "").lower(), problems)
+    values["sign_in"] = way
+    missing = [name for name in WAYS[way].needs if name not in given]
+    for name in missing:
+        problems.append(f"{name} is not set; for example {name}={EXAMPLES[name]} (signing in with "
+                        f"{WAYS[way].what} needs it)")  # fmt: skip
+    for name in (name for name in WAYS[way].ignores if name in given):
+        values.pop(BY_NAME[name].field, None)
+        warnings.append(f"{name} is set, but {WAYS[way].what} does not use it; it is ignored")
+    return bool(missing)
+
+
