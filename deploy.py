@@ -128,20 +128,20 @@ def create_credential(settings: Settings) -> TokenCredential:
     # Any other authority (Azure Stack Hub, a test endpoint) must not send MSAL to login.microsoftonline.com.
     hosts = AzureAuthorityHosts
     microsoft = (hosts.AZURE_PUBLIC_CLOUD, hosts.AZURE_CHINA, hosts.AZURE_GOVERNMENT)
-    cloud = {"authority": settings.authority_host, **waits(settings),
-             "disable_instance_discovery": urlsplit(settings.authority_host).hostname not in microsoft}  # fmt: skip
+    own_cloud = urlsplit(settings.authority_host).hostname not in microsoft
+    cloud = {"authority": settings.authority_host, "disable_instance_discovery": own_cloud, **waits(settings)}
     tenant, client = settings.tenant_id, settings.client_id
     match settings.sign_in:
         case "azure_cli":  # a person after `az login`, or CI after azure/login: az's account, for this subscription
             return AzureCliCredential(subscription=settings.subscription_id)
         case "federated_token":  # CI with OIDC (GitHub Actions, GitLab, Azure DevOps): a short-lived token, no secret
-            return WorkloadIdentityCredential(tenant_id=tenant, client_id=client,
-                                              token_file_path=settings.federated_token_file, **cloud)  # fmt: skip
+            token_file = settings.federated_token_file
+            return WorkloadIdentityCredential(tenant_id=tenant, client_id=client, token_file_path=token_file, **cloud)
         case "managed_identity":  # a VM or build agent in Azure, as its own identity (user-assigned: its client ID)
             return ManagedIdentityCredential(client_id=client or None)
         case "certificate":  # a service principal with a certificate
-            return CertificateCredential(tenant, client, certificate_path=settings.certificate_path,
-                                         password=settings.certificate_password or None, **cloud)  # fmt: skip
+            password = settings.certificate_password or None
+            return CertificateCredential(tenant, client, settings.certificate_path, password=password, **cloud)
         case "client_secret":  # a service principal with a secret: the least preferred way, a password to keep
             return ClientSecretCredential(tenant, client, settings.client_secret, **cloud)
     raise ValueError(f"unknown sign_in {settings.sign_in!r}")
@@ -158,11 +158,12 @@ def arm_scopes(endpoint: str) -> list[str]:
     return next(known, [endpoint + "/.default"])
 
 
-def create_client(settings: Settings) -> ContainerInstanceManagementClient:
-    """An ARM client signed in as create_credential says, for any Azure cloud or a private endpoint."""
+def create_client(settings: Settings, credential: TokenCredential) -> ContainerInstanceManagementClient:
+    """An ARM client for any Azure cloud or a private endpoint, signed in with the credential that
+    create_credential made: one credential for the whole run, so its tokens are reused."""
     endpoint = settings.resource_manager_endpoint.rstrip("/")
     return ContainerInstanceManagementClient(
-        create_credential(settings),
+        credential,
         settings.subscription_id,
         base_url=endpoint,
         credential_scopes=arm_scopes(endpoint),
@@ -206,10 +207,15 @@ def build_container_group(settings: Settings) -> ContainerGroup:
     ]
     # Init containers run in order, each to completion, before the containers start.
     init_containers = [
-        InitContainerDefinition(name=c.name, image=c.image, command=list(c.command) or None,
-                                environment_variables=environment(c) or None, volume_mounts=mounts)
+        InitContainerDefinition(
+            name=c.name,
+            image=c.image,
+            command=list(c.command) or None,
+            environment_variables=environment(c) or None,
+            volume_mounts=mounts,
+        )
         for c in settings.init_containers
-    ]  # fmt: skip
+    ]
     # Containers share one IP (and reach each other on localhost): it opens every container's ports.
     ports = dict.fromkeys(port for c in settings.containers for port in c.ports)
     # The same identity is attached to the group and named as the credential of each registry, so ACI
@@ -226,7 +232,7 @@ def build_container_group(settings: Settings) -> ContainerGroup:
         ),
         image_registry_credentials=[
             ImageRegistryCredential(server=server, identity=settings.identity_id) for server in servers
-        ],  # fmt: skip
+        ],
         # In a subnet the group gets a private IP only: no public IP and no DNS name label.
         subnet_ids=[ContainerGroupSubnetId(id=settings.subnet_id)],
         ip_address=IpAddress(
@@ -299,20 +305,24 @@ def delete(
 # [END sample]
 
 
+def parse_args(argv: list[str] | None, settings_help: str = ""):
+    """The command line as an argparse.Namespace: mode, env_file, timeout, settle, verbose."""
+    import argparse
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    every = [s.name for s in SETTINGS] + ["ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_IMAGE"]
-    epilog = "SETTINGS (README.md, Configuration):\n" + textwrap.fill(", ".join(every), 100, initial_indent="    ",
-                                                                      subsequent_indent="    ")  # fmt: skip
     parser = argparse.ArgumentParser(
-        description=__doc__, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, epilog=settings_help, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--env-file", help="settings file (default: .env, if present)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="print the request body; send nothing")
-    mode.add_argument("--check", action="store_true", help="read what the deployment depends on; change nothing")
-    mode.add_argument("--delete", action="store_true", help="delete the container group and wait")
-    mode.add_argument("--recreate", action="store_true", help="delete the group if it exists, then create it")
+    # One destination for the mode, as json.tool does: the flags exclude each other.
+    modes = parser.add_mutually_exclusive_group()
+    for flag, what in (
+        ("--dry-run", "print the request body; send nothing"),
+        ("--check", "read what the deployment depends on; change nothing"),
+        ("--delete", "delete the container group and wait"),
+        ("--recreate", "delete the group if it exists, then create it"),
+    ):
+        modes.add_argument(flag, dest="mode", action="store_const", const=flag[2:], help=what)
+    parser.set_defaults(mode="deploy")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the outcome (1800)")
     parser.add_argument("--settle", type=float, default=10, help="seconds to watch the containers after success (10)")
     parser.add_argument("-v", "--verbose", action="store_true", help="more detail on stderr (never a secret)")
@@ -321,45 +331,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--timeout must be a positive number of seconds, for example --timeout 600")
     if not 0 <= args.settle < float("inf"):
         parser.error("--settle must be 0 or a positive number of seconds, for example --settle 30")
-    args.mode = (
-        "check"
-        if args.check
-        else "dry-run"
-        if args.dry_run
-        else "delete"
-        if args.delete
-        else "recreate"
-        if args.recreate
-        else "deploy"
-    )
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the sample from the command line: settings, sign-in, the command, and what its outcome means."""
+    import signal
+    import sys
+
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started by a parent that ignores it
-    args = parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
-    # Azure's INFO logs redact headers and omit bodies; never set logging_enable, which logs both.
-    logging.getLogger("azure").setLevel(logging.INFO if args.verbose else logging.ERROR)
-    http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
-    http_log.setLevel(logging.INFO)
-    http_log.propagate = args.verbose  # shown with -v only; SENT always notes what went out
-    http_log.addFilter(lambda record: SENT.update(re.findall(r"Request method: '(\w+)'", record.getMessage())) or 1)
+    try:  # imported here, so that `import deploy` loads the sample alone
+        from deploy_cli import commands, load, reads, sign_in
+    except ModuleNotFoundError as error:
+        if error.name != "deploy_cli":
+            raise
+        print(f"error: {NO_CLI}", file=sys.stderr)
+        return 2
+    args = parse_args(argv, load.settings_help())
+    watch = commands.Watch(sent=commands.log_requests(args.verbose))
     try:
-        settings = settings_from(args)
-        if args.dry_run:
-            print(json.dumps(dry_run_body(settings), indent=2))
-            say(f"dry run: the body of PUT .../containerGroups/{settings.container_group_name}; nothing was sent")
-            return 0
-        client = connect(settings, arm_reader if args.check else create_client)
-    except UsageError as error:
-        say(f"error: {error}")
+        settings = load.settings_from(args)
+        if args.mode == "dry-run":
+            return commands.dry_run(settings)
+        credential = sign_in.credential(settings)  # one for the whole run: its tokens are reused
+        azure = commands.Azure(create_client(settings, credential), reads.arm_reader(settings, credential))
+    except load.UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        return run(args, client, settings)
+        return commands.run(args, azure, settings, watch)
     except (Exception, KeyboardInterrupt) as error:
-        return report(error, settings, args)
+        return commands.report(error, settings, args, watch, azure.read)
 
+
+NO_CLI = (
+    "the command line is the deploy_cli folder beside deploy.py, which is not here; the sample above needs only "
+    "requirements.txt: import deploy, or copy the folder too"
+)
 
 if __name__ == "__main__":
+    sys.modules.setdefault("deploy", sys.modules[__name__])  # the command line imports this file as deploy
     sys.exit(main())

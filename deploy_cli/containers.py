@@ -1,7 +1,17 @@
+"""The app, sidecar and init containers from their prefixes, and the rules that span the group."""
+
+import re
+
+from azure.mgmt.containerinstance.models import Container
+
+from deploy import ContainerSettings, registry_servers
+from deploy_cli.settings import BY_NAME, ENV, EXAMPLES, SECURE_ENV, clean, parsed
+from deploy_cli.values import MAX_PORTS, image_reference
+
 # Ports ACI documents as reserved ("avoid"): groups that open them can stay Waiting.
-RESERVED_PORTS = [range(22, 23), range(1025, 1028), range(3389, 3400), range(9999, 10000), range(19000, 19001),
-                  range(19080, 19081), range(19100, 19101), range(19390, 19391), range(20000, 30001),
-                  range(49152, 65535)]  # fmt: skip
+RESERVED_PORTS = [range(22, 23), range(1025, 1028), range(3389, 3400), range(9999, 10000), range(19000, 19001)]
+RESERVED_PORTS += [range(19080, 19081), range(19100, 19101), range(19390, 19391), range(20000, 30001)]
+RESERVED_PORTS += [range(49152, 65535)]
 # A group's CPU and memory are the sums over its app containers: ACI's maximum per group, and the size
 # above which a group may fail for lack of regional capacity.
 GROUP_MAXIMUM, CAPACITY_WARNING = {"CPU": 31, "MEMORY_GB": 240}, {"CPU": 4, "MEMORY_GB": 16}
@@ -11,7 +21,6 @@ GROUP_MAXIMUM, CAPACITY_WARNING = {"CPU": 31, "MEMORY_GB": 240}, {"CPU": 4, "MEM
 # containers the whole group's CPU and memory, and no ports).
 SUFFIXES = ("IMAGE", "CPU", "MEMORY_GB", "PORTS", "COMMAND")
 APP_ONLY = {"CPU": "CPU", "MEMORY_GB": "memory", "PORTS": "ports"}
-ENV, SECURE_ENV = "ENV_", "SECURE_ENV_"
 KNOWN_SUFFIX = rf"(?:{'|'.join(SUFFIXES)}|(?:{SECURE_ENV}|{ENV}).+)"
 SIDECAR = re.compile(rf"ACI_SIDECAR_(?P<name>.+?)_(?P<suffix>{KNOWN_SUFFIX})")
 NUMBERED_INIT = re.compile(rf"ACI_INIT_(?P<number>\d+)_(?P<suffix>{KNOWN_SUFFIX})")
@@ -44,8 +53,10 @@ def container_from(variables: dict[str, str], prefix: str, name: str, problems: 
         if not value:
             continue
         if init and suffix in APP_ONLY:
-            problems.append(f"{key} is set, but init containers take no {APP_ONLY[suffix]}: ACI gives them the "
-                            "whole group's CPU and memory while they run, and no ports; remove it")  # fmt: skip
+            problems.append(
+                f"{key} is set, but init containers take no {APP_ONLY[suffix]}: ACI gives them the "
+                "whole group's CPU and memory while they run, and no ports; remove it"
+            )
             continue
         check = BY_NAME["ACI_" + suffix].check if prefix == "ACI_" or suffix != "IMAGE" else image_reference
         found = parsed(key, value, check, secrets, problems)
@@ -74,14 +85,18 @@ def container_settings(variables: dict[str, str], group_name: str, problems: lis
         sorted({int(m["number"]): m["number"] for key in variables if (m := NUMBERED_INIT.fullmatch(key))}.items())
     )
     for name in (name for name in sidecars if not re.fullmatch(r"[A-Za-z0-9]{1,63}", name)):
-        problems.append(f"ACI_SIDECAR_{name}_...: the sidecar name {name!r} must be 1-63 letters and digits; for "
-                        "example ACI_SIDECAR_LOGS_IMAGE")  # fmt: skip
+        problems.append(
+            f"ACI_SIDECAR_{name}_...: the sidecar name {name!r} must be 1-63 letters and digits; for "
+            "example ACI_SIDECAR_LOGS_IMAGE"
+        )
     for number in (n for n in numbered if n < 2):
         problems.append(f"ACI_INIT_{number}_...: numbered init containers start at 2; ACI_INIT_IMAGE is the first")
     app = [("ACI_", group_name)] + [(f"ACI_SIDECAR_{n}_", n.lower()) for n in sidecars if n.isalnum()]
     inits = [("ACI_INIT_", "init")] + [(f"ACI_INIT_{text}_", f"init-{n}") for n, text in numbered.items() if n >= 2]
-    found = {kind: [c for prefix, name in pairs if (c := container_from(variables, prefix, name, problems, secrets))]
-             for kind, pairs in (("containers", app), ("init_containers", inits))}  # fmt: skip
+    found = {
+        kind: [c for prefix, name in pairs if (c := container_from(variables, prefix, name, problems, secrets))]
+        for kind, pairs in (("containers", app), ("init_containers", inits))
+    }
     names = [c.name for c in found["containers"] + found["init_containers"]]
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.append(f"two containers are named {name!r}: give the sidecar (ACI_SIDECAR_<NAME>_...) another name")
@@ -102,32 +117,40 @@ def group_checks(groups: dict, problems: list[str]) -> list[str]:
         for port in container.ports:
             key = prefix_of(container, group_name) + "PORTS"
             if port in opened:
-                problems.append(f"{key}: port {port} is opened by {opened[port]} too; containers in a group share one "
-                                "network, so each port can be opened by one container only")  # fmt: skip
+                problems.append(
+                    f"{key}: port {port} is opened by {opened[port]} too; containers in a group share one "
+                    "network, so each port can be opened by one container only"
+                )
             opened.setdefault(port, key)
     if len(opened) > MAX_PORTS:
         keys = ", ".join(dict.fromkeys(opened.values()))
-        problems.append(f"{keys}: the group's IP opens every app container's ports, at most {MAX_PORTS} in all "
-                        f"({len(opened)} given)")  # fmt: skip
+        problems.append(
+            f"{keys}: the group's IP opens every app container's ports, at most {MAX_PORTS} in all "
+            f"({len(opened)} given)"
+        )
     for port in (port for port in opened if any(port in reserved for reserved in RESERVED_PORTS)):
-        warnings.append(f"{opened[port]}: port {port} is on ACI's list of reserved ports; groups that use it can stay "
-                        "Waiting")  # fmt: skip
+        warnings.append(
+            f"{opened[port]}: port {port} is on ACI's list of reserved ports; groups that use it can stay Waiting"
+        )
     for suffix, field in (("CPU", "cpu"), ("MEMORY_GB", "memory_in_gb")):
         total = sum(getattr(container, field) for container in containers)
         keys = ", ".join(prefix_of(c, group_name) + suffix for c in containers)
         unit = " GB (memory is in GB, not MB)" if suffix == "MEMORY_GB" else ""
         if total > GROUP_MAXIMUM[suffix]:
-            problems.append(f"{keys}: {total:g}{unit} in all is above ACI's maximum of {GROUP_MAXIMUM[suffix]} per "
-                            "group (the app containers' requests add up)")  # fmt: skip
+            problems.append(
+                f"{keys}: {total:g}{unit} in all is above ACI's maximum of {GROUP_MAXIMUM[suffix]} per "
+                "group (the app containers' requests add up)"
+            )
         elif total > CAPACITY_WARNING[suffix]:
             limits = f"{CAPACITY_WARNING['CPU']} CPU or {CAPACITY_WARNING['MEMORY_GB']} GB"
-            warnings.append(f"{keys}: {total:g} in all; groups above {limits} may fail for lack of capacity in "
-                            "the region")  # fmt: skip
+            warnings.append(
+                f"{keys}: {total:g} in all; groups above {limits} may fail for lack of capacity in the region"
+            )
     registries = registry_servers([c.image for c in containers + groups["init_containers"]])
     if containers and len(registries) > len(containers):
-        problems.append(f"the images come from {len(registries)} registries ({', '.join(registries)}) but "
-                        f"the group has {len(containers)} app container(s): Azure refuses more registry credentials "
-                        "than containers; import the images into one registry (az acr import)")  # fmt: skip
+        problems.append(
+            f"the images come from {len(registries)} registries ({', '.join(registries)}) but "
+            f"the group has {len(containers)} app container(s): Azure refuses more registry credentials "
+            "than containers; import the images into one registry (az acr import)"
+        )
     return warnings
-
-

@@ -1,3 +1,18 @@
+"""What to check or run next, by Azure's error code, event or message, filled in with what deploy.py knows."""
+
+import argparse
+import os
+import re
+import shlex
+import sys
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+from deploy import Settings
+from deploy_cli.progress import in_time_order, instance_views, say
+
 PULL_HINT = (
     "check that the image exists in the registry, that ACI_IDENTITY_ID has AcrPull on the registry (a new role "
     "assignment can take up to 30 minutes to apply; on an ABAC registry it needs Container Registry Repository "
@@ -124,17 +139,23 @@ def filled(hint: str, settings: Settings, args: argparse.Namespace) -> str:
     """A hint with what deploy.py knows put in: the command line as it was typed, names and IDs."""
     image = settings.containers[0].image if settings.containers else "<registry>."
     group_id = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
-    known = {"python deploy.py": command(args), "<registry>": image.split(".", 1)[0],
-             "<group>": settings.resource_group, "<resource group ID>": group_id,
-             "<AZURE_SUBSCRIPTION_ID>": settings.subscription_id, "<AZURE_CLIENT_ID>": settings.client_id,
-             "<ACI_SUBNET_ID>": settings.subnet_id}  # fmt: skip
+    known = {
+        "python deploy.py": command(args),
+        "<registry>": image.split(".", 1)[0],
+        "<group>": settings.resource_group,
+        "<resource group ID>": group_id,
+        "<AZURE_SUBSCRIPTION_ID>": settings.subscription_id,
+        "<AZURE_CLIENT_ID>": settings.client_id,
+        "<ACI_SUBNET_ID>": settings.subnet_id,
+    }
     for placeholder, value in known.items():
         hint = hint.replace(placeholder, value or placeholder)
     return hint
 
 
-def report_error(error: HttpResponseError, settings: Settings, args: argparse.Namespace, details: list[str] = (),
-                 events: list = ()) -> None:  # fmt: skip
+def report_error(
+    error: HttpResponseError, settings: Settings, args: argparse.Namespace, details: list[str] = (), events: list = ()
+) -> None:
     """The Azure error code and message, details and Warning events, and a hint."""
     code = error_code(error)
     message = error.error.message if error.error and error.error.message else error.message
@@ -154,9 +175,11 @@ def warning_events(client: ContainerInstanceManagementClient, settings: Settings
     """The Warning events of a group whose provisioning failed, (owner, event) in time order: they say why."""
     group = client.container_groups.get(settings.resource_group, settings.container_group_name)
     return [
-        (owner, event) for owner, view in instance_views(group) for event in in_time_order(view.events)
+        (owner, event)
+        for owner, view in instance_views(group)
+        for event in in_time_order(view.events)
         if event.type == "Warning"
-    ]  # fmt: skip
+    ]
 
 
 def unreachable(error: BaseException | None) -> ServiceRequestError | ServiceResponseError | None:
@@ -172,8 +195,10 @@ def report_unreachable(error: ServiceRequestError | ServiceResponseError, url: s
     if "CERTIFICATE_VERIFY_FAILED" in error.message:
         bundle = os.environ.get("REQUESTS_CA_BUNDLE")
         now = f" (it names {bundle}, which does not hold that CA)" if bundle else ": export REQUESTS_CA_BUNDLE=ca.pem"
-        say(f"hint: Python does not trust the TLS certificate of {host}; behind a TLS-inspecting proxy, point "
-            f"REQUESTS_CA_BUNDLE at a PEM file with its CA{now}")  # fmt: skip
+        say(
+            f"hint: Python does not trust the TLS certificate of {host}; behind a TLS-inspecting proxy, point "
+            f"REQUESTS_CA_BUNDLE at a PEM file with its CA{now}"
+        )
     else:
         say(f"hint: check the network, DNS, any proxy (HTTPS_PROXY) and the endpoint settings for {host}")
 
@@ -189,7 +214,7 @@ def still_exists(settings: Settings, args: argparse.Namespace, what: str = "stil
     group = f"-g {settings.resource_group} -n {settings.container_group_name}"
     say(f"The container group {what} (billed while its containers run). Check it:")
     say(f'  az container show {group} --query "{{provisioning: provisioningState, state: instanceView.state}}"')
-    say(f"Fix the cause and run {command(args, '--recreate')}; or delete it:\n  {command(args, '--delete')}"
-        f"   (or: az container delete {group} --yes)")  # fmt: skip
-
-
+    say(
+        f"Fix the cause and run {command(args, '--recreate')}; or delete it:\n  {command(args, '--delete')}"
+        f"   (or: az container delete {group} --yes)"
+    )

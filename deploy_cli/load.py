@@ -1,3 +1,43 @@
+"""Loading settings: the env file and the environment, every problem at once, likely typos."""
+
+import argparse
+import codecs
+import dataclasses
+import difflib
+import io
+import os
+import re
+import textwrap
+
+from azure.mgmt.core.tools import parse_resource_id
+from dotenv import dotenv_values
+
+from deploy import Settings
+from deploy_cli.containers import (
+    NUMBERED_INIT,
+    SIDECAR,
+    SUFFIXES,
+    UNKNOWN_CONTAINER_SETTING,
+    container_settings,
+    group_checks,
+)
+from deploy_cli.progress import say
+from deploy_cli.settings import (
+    ENV,
+    EXAMPLES,
+    SCOPES,
+    SECURE_ENV,
+    SETTINGS,
+    SettingsError,
+    UsageError,
+    clean,
+    ours,
+    parsed,
+    secrets_in,
+)
+from deploy_cli.sign_in import WAYS, sign_in_settings
+
+
 def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Settings, list[str]]:
     """Settings for mode (a key of SCOPES) and warnings, or SettingsError naming every problem at once.
     Reads nothing but the variables given (and whether the credential files named are readable)."""
@@ -26,8 +66,10 @@ def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Sett
     values.pop("token_credentials", None)
     subnet_subscription = parse_resource_id(values.get("subnet_id", "")).get("subscription", "")
     if values.get("subscription_id") and subnet_subscription.lower() not in ("", values["subscription_id"].lower()):
-        problems.append("ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID; the container group and "
-                        "its subnet must be in the same subscription")  # fmt: skip
+        problems.append(
+            "ACI_SUBNET_ID is in another subscription than AZURE_SUBSCRIPTION_ID; the container group and "
+            "its subnet must be in the same subscription"
+        )
     if problems:
         raise SettingsError(problems, missing)
     return Settings(**values), setting_warnings(variables) + warnings
@@ -65,8 +107,10 @@ def read_env_file(path: str, named: bool) -> dict[str, str]:
         raise UsageError(f"the env file {path} cannot be read ({error.strerror}); check its permissions") from None
     utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # PowerShell 5's > and Out-File
     if not utf16 and b"\x00" in data:
-        raise UsageError(f"the env file {path} looks like UTF-16 without a byte order mark; save it as UTF-8 "
-                         "(PowerShell: Set-Content -Encoding utf8)")  # fmt: skip
+        raise UsageError(
+            f"the env file {path} looks like UTF-16 without a byte order mark; save it as UTF-8 "
+            "(PowerShell: Set-Content -Encoding utf8)"
+        )
     try:
         text = data.decode("utf-16" if utf16 else "utf-8-sig")  # utf-8-sig also drops Notepad's byte order mark
     except UnicodeDecodeError as error:
@@ -76,8 +120,10 @@ def read_env_file(path: str, named: bool) -> dict[str, str]:
         ) from None
     powershell = [n for n, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\$env:\w+\s*=", line, re.I)]
     if powershell:
-        raise UsageError(f"the env file {path} has PowerShell lines ($env:NAME=\"value\", line "
-                         f"{', '.join(map(str, powershell))}); an env file has NAME=value lines")  # fmt: skip
+        raise UsageError(
+            f'the env file {path} has PowerShell lines ($env:NAME="value", line '
+            f"{', '.join(map(str, powershell))}); an env file has NAME=value lines"
+        )
     return {name: value or "" for name, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items()}
 
 
@@ -91,8 +137,10 @@ def read_variables(args: argparse.Namespace) -> tuple[dict[str, str], bool]:
     from_file = read_env_file(path, named=bool(args.env_file))
     for name in sorted(name for name in from_file if (ours(name) or name in NETWORK) and name in os.environ):
         if clean(os.environ[name]) != clean(from_file[name]):
-            say(f"warning: {name} is set in the environment and in {path}, with different values; the environment's "
-                f"value is used (unset {name} to use the file's)")  # fmt: skip
+            say(
+                f"warning: {name} is set in the environment and in {path}, with different values; the environment's "
+                f"value is used (unset {name} to use the file's)"
+            )
     if args.verbose:
         say(f"settings from the environment: {', '.join(sorted(filter(ours, os.environ))) or 'none'}")
         say(f"settings from {path}: {', '.join(sorted(n for n in from_file if ours(n) and n not in os.environ))}")
@@ -117,3 +165,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return dataclasses.replace(settings, answer_timeout=min(settings.answer_timeout, args.timeout))
 
 
+def settings_help() -> str:
+    """--help's list of every setting."""
+    every = [s.name for s in SETTINGS] + ["ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_IMAGE"]
+    listed = textwrap.fill(", ".join(every), 100, initial_indent="    ", subsequent_indent="    ")
+    return "SETTINGS (README.md, Configuration):\n" + listed

@@ -1,3 +1,11 @@
+"""Comparing the group deploy.py would send with the live group."""
+
+from azure.mgmt.containerinstance.models import ContainerGroup
+
+from deploy import Settings, build_container_group
+from deploy_cli.containers import prefix_of
+
+
 def changed_settings(live: ContainerGroup, settings: Settings) -> list[str]:
     """The settings Azure cannot change in place whose live value differs, as NAME: live -> wanted."""
 
@@ -14,7 +22,8 @@ def changed_settings(live: ContainerGroup, settings: Settings) -> list[str]:
         }
 
     was, wanted = fixed(live), fixed(build_container_group(settings))
-    return [f"{name}: {was[name]} -> {wanted[name]}" for name in wanted if was.get(name, wanted[name]).lower()
-            != wanted[name].lower()]  # fmt: skip
-
-
+    return [
+        f"{name}: {was[name]} -> {wanted[name]}"
+        for name in wanted
+        if was.get(name, wanted[name]).lower() != wanted[name].lower()
+    ]

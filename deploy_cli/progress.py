@@ -1,4 +1,18 @@
+"""What the wait shows: state changes and events as they happen, the summary, the settle watch, logs."""
+
+import sys
+import time
+from collections.abc import Callable
+
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+from azure.mgmt.containerinstance.models import ContainerGroup
+
+from deploy import PROGRESS_SECONDS, Settings
+
 LOG_LINES = 20  # how much of a stopped container's log is shown
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -31,18 +45,18 @@ def progress_lines(group: ContainerGroup, shown: dict) -> list[str]:
     return new
 
 
-SEEN: dict = {}  # the group as the wait last read it
+class Progress:
+    """Prints the state changes and new events of each read of the group, and keeps the group as last read: the
+    report after a timeout says what it was waiting for."""
 
+    def __init__(self) -> None:
+        self.shown: dict = {}
+        self.last: ContainerGroup | None = None
 
-def show_progress() -> Callable[[ContainerGroup], None]:
-    shown: dict = {}
-
-    def show(group: ContainerGroup) -> None:
-        SEEN["group"] = group
-        for line in progress_lines(group, shown):
+    def __call__(self, group: ContainerGroup) -> None:
+        self.last = group
+        for line in progress_lines(group, self.shown):
             say("  " + line)
-
-    return show
 
 
 def summary(group: ContainerGroup) -> tuple[str, dict[str, str]]:
@@ -92,8 +106,13 @@ def restarts(group: ContainerGroup) -> dict[str, int]:
     return {c.name: (c.instance_view.restart_count or 0) if c.instance_view else 0 for c in group.containers}
 
 
-def settle(client: ContainerInstanceManagementClient, settings: Settings, group: ContainerGroup, seconds: float,
-           show: Callable[[ContainerGroup], None]):  # fmt: skip
+def settle(
+    client: ContainerInstanceManagementClient,
+    settings: Settings,
+    group: ContainerGroup,
+    seconds: float,
+    show: Callable[[ContainerGroup], None],
+):
     """Watch the containers for seconds after Succeeded, which only means that they got to Running once:
     the group as last read, and the containers that restarted meanwhile (name: what happened)."""
     before, deadline = restarts(group), time.monotonic() + seconds
@@ -104,10 +123,11 @@ def settle(client: ContainerInstanceManagementClient, settings: Settings, group:
         time.sleep(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
         group = client.container_groups.get(settings.resource_group, settings.container_group_name)
         show(group)
-        grew = {name: f"restarting: {before[name]} -> {n} restarts during --settle"
-                for name, n in restarts(group).items() if n > before.get(name, n)}  # fmt: skip
+        grew = {
+            name: f"restarting: {before[name]} -> {n} restarts during --settle"
+            for name, n in restarts(group).items()
+            if n > before.get(name, n)
+        }
         if grew:
             return group, grew
     return group, {}
-
-

@@ -1,3 +1,25 @@
+"""The GET requests --check makes, and the facts each one gives: subnet, network, identity, registry, roles."""
+
+import datetime
+import fnmatch
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import isodate
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+from azure.core.pipeline.policies import RetryPolicy, UserAgentPolicy
+from azure.core.rest import HttpRequest
+from azure.mgmt.containerinstance.models import ContainerGroup
+from azure.mgmt.core import ARMPipelineClient
+from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+
+from deploy import Settings, arm_scopes
+from deploy_cli.plan import changed_settings
+
 # --check reads what the deployment depends on with GET requests only (FACTS.md, "Reading what the
 # deployment depends on") and names what is wrong: each read is a row of READS, each verdict a row of RULES.
 CONTAINER_GROUPS = "Microsoft.ContainerInstance/containerGroups"
@@ -6,16 +28,25 @@ DATA_READER = {"577a9874-89fd-4f24-9dbd-b5034d0ad23a": "Container Registry Data 
 # The built-in roles that let an identity pull, by mode (docs: ACR built-in roles; in ABAC mode AcrPull,
 # Owner, Contributor and Reader are not honoured), and what a custom role must allow instead.
 PULL_ROLES = {
-    CLASSIC: {"7f951dda-4ed3-4680-a7ca-43fe172d538d": "AcrPull", "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush",
-              "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner", "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-              "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader", **DATA_READER},
-    ABAC: {"b93aa761-3e63-49ed-ac28-beffa264f7ac": "Container Registry Repository Reader",
-           "2a1e307c-b015-4ebd-883e-5b7698a07328": "Container Registry Repository Writer",
-           "2efddaa5-3f1f-4df3-97df-af3f13818f4c": "Container Registry Repository Contributor", **DATA_READER},
-}  # fmt: skip
-PULL_PERMISSION = {CLASSIC: ("actions", "notActions", "Microsoft.ContainerRegistry/registries/pull/read"),
-                   ABAC: ("dataActions", "notDataActions",
-                          "Microsoft.ContainerRegistry/registries/repositories/content/read")}  # fmt: skip
+    CLASSIC: {
+        "7f951dda-4ed3-4680-a7ca-43fe172d538d": "AcrPull",
+        "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush",
+        "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+        "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+        "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+        **DATA_READER,
+    },
+    ABAC: {
+        "b93aa761-3e63-49ed-ac28-beffa264f7ac": "Container Registry Repository Reader",
+        "2a1e307c-b015-4ebd-883e-5b7698a07328": "Container Registry Repository Writer",
+        "2efddaa5-3f1f-4df3-97df-af3f13818f4c": "Container Registry Repository Contributor",
+        **DATA_READER,
+    },
+}
+PULL_PERMISSION = {
+    CLASSIC: ("actions", "notActions", "Microsoft.ContainerRegistry/registries/pull/read"),
+    ABAC: ("dataActions", "notDataActions", "Microsoft.ContainerRegistry/registries/repositories/content/read"),
+}
 FRESH_MINUTES = 30  # docs: a role assignment can take up to 30 minutes to apply
 
 
@@ -28,19 +59,23 @@ class Skipped(Exception):
         self.status, self.action = status, action
 
 
-def arm_reader(settings: Settings) -> Callable[..., dict]:
+def arm_reader(settings: Settings, credential: TokenCredential) -> Callable[..., dict]:
     """get(path or next link, *api_versions, **query): a GET's JSON, trying the next api-version when the cloud
-    lacks one. A pipeline of its own: the SDK client's would register the provider by POSTing on a 409."""
+    lacks one. A pipeline of its own: the SDK client's would register the provider by POSTing on a 409. Signed
+    in with the run's credential, whose ARM token outlives a federated token file that has expired since."""
     endpoint = settings.resource_manager_endpoint.rstrip("/")
-    sign_in = ARMChallengeAuthenticationPolicy(create_credential(settings), *arm_scopes(endpoint))
+    sign_in = ARMChallengeAuthenticationPolicy(credential, *arm_scopes(endpoint))
     retry = RetryPolicy(retry_total=2, timeout=min(settings.answer_timeout, 30))
     policies = [UserAgentPolicy("deploy.py"), retry, sign_in, ARMHttpLoggingPolicy()]
     pipeline = ARMPipelineClient(endpoint, policies=policies)
 
     def get(path: str, *versions: str, **query: str) -> dict:
         for version in versions:
-            request = HttpRequest("GET", path) if path.startswith("https://") else HttpRequest(
-                "GET", endpoint + path, params={"api-version": version, **query})  # fmt: skip
+            request = (
+                HttpRequest("GET", path)
+                if path.startswith("https://")
+                else HttpRequest("GET", endpoint + path, params={"api-version": version, **query})
+            )
             try:
                 response = pipeline.send_request(request, connection_timeout=5, read_timeout=15)
             except (ServiceRequestError, ServiceResponseError) as error:
@@ -63,17 +98,28 @@ def arm_reader(settings: Settings) -> Callable[..., dict]:
 
 def subnet_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     subnet = get(settings.subnet_id, "2024-05-01")["properties"]  # keys that are unused are absent (recordings)
-    kinds = {"ipConfigurations": "IP configurations (NICs)", "privateEndpoints": "private endpoints",
-             "resourceNavigationLinks": "resource links"}  # fmt: skip
+    kinds = {
+        "ipConfigurations": "IP configurations (NICs)",
+        "privateEndpoints": "private endpoints",
+        "resourceNavigationLinks": "resource links",
+    }
     held = [f"{len(subnet[key])} {what}" for key, what in kinds.items() if subnet.get(key)]
-    held += [f"a {link['properties'].get('linkedResourceType')} link" for link in subnet.get("serviceAssociationLinks")
-             or [] if link["properties"].get("linkedResourceType") != CONTAINER_GROUPS]  # fmt: skip
+    held += [
+        f"a {link['properties'].get('linkedResourceType')} link"
+        for link in subnet.get("serviceAssociationLinks") or []
+        if link["properties"].get("linkedResourceType") != CONTAINER_GROUPS
+    ]
     services = [delegation["properties"]["serviceName"] for delegation in subnet.get("delegations") or []]
     prefixes = subnet.get("addressPrefixes") or [subnet.get("addressPrefix", "0.0.0.0/0")]
     nat = (subnet.get("natGateway") or {}).get("id", "").rsplit("/", 1)[-1]
-    return {"services": services, "others": ", ".join(s for s in services if s != CONTAINER_GROUPS),
-            "held": ", ".join(held), "size": min(ipaddress.ip_network(p, strict=False).prefixlen for p in prefixes),
-            "nat": nat, "outbound": f", outbound through NAT gateway {nat}" if nat else ""}  # fmt: skip
+    return {
+        "services": services,
+        "others": ", ".join(s for s in services if s != CONTAINER_GROUPS),
+        "held": ", ".join(held),
+        "size": min(ipaddress.ip_network(p, strict=False).prefixlen for p in prefixes),
+        "nat": nat,
+        "outbound": f", outbound through NAT gateway {nat}" if nat else "",
+    }
 
 
 def network_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
@@ -83,11 +129,11 @@ def network_facts(get: Callable, settings: Settings, host: str, found: dict) -> 
 def identity_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     identity = get(settings.identity_id, "2024-11-30", "2023-01-31")  # isolationScope is new in 2024-11-30
     properties = identity["properties"]
-    return {"principal": properties["principalId"], "location": identity["location"],
-            "isolation": properties.get("isolationScope", "None")}  # fmt: skip
-
-
-LISTING = threading.Lock()  # the registry checks search the same lists: each is read once
+    return {
+        "principal": properties["principalId"],
+        "location": identity["location"],
+        "isolation": properties.get("isolationScope", "None"),
+    }
 
 
 def list_registries(get: Callable, scope: str, into: dict) -> str:
@@ -105,7 +151,7 @@ def list_registries(get: Callable, scope: str, into: dict) -> str:
 def registry_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     """Only the login server is known: look for it in the group's registries, then the subscription's."""
     subscription = f"/subscriptions/{settings.subscription_id}"
-    with LISTING:
+    with found["listing"]:  # the registry checks search the same lists: each is read once
         registries, listed = found.setdefault("registries", {}), found.setdefault("listed", {})
         for scope in (f"{subscription}/resourceGroups/{settings.resource_group}", subscription):
             if host not in registries and scope not in listed:
@@ -113,17 +159,24 @@ def registry_facts(get: Callable, settings: Settings, host: str, found: dict) ->
         registry = registries.get(host)
         unread = "; ".join(f"{scope}: {why}" for scope, why in listed.items() if why)
     if registry is None:
-        raise Skipped(f"not found in resource group {settings.resource_group} nor in the subscription"
-                      f"{f' (could not list {unread})' if unread else ''}; it may be elsewhere or unreadable; check "
-                      f"it by hand: az acr show --name {host.split('.')[0]}")  # fmt: skip
+        raise Skipped(
+            f"not found in resource group {settings.resource_group} nor in the subscription"
+            f"{f' (could not list {unread})' if unread else ''}; it may be elsewhere or unreadable; check "
+            f"it by hand: az acr show --name {host.split('.')[0]}"
+        )
     properties, rules = registry["properties"], registry["properties"].get("networkRuleSet") or {}  # Basic: none
     locked = properties.get("publicNetworkAccess") == "Disabled" or rules.get("defaultAction") == "Deny"
     mode = properties.get("roleAssignmentMode") or CLASSIC  # absent before 2025-11-01
-    return {"id": registry["id"], "name": registry["name"], "sku": registry["sku"]["name"], "locked": locked,
-            "bypass": properties.get("networkRuleBypassOptions", "AzureServices"), "mode": mode,
-            "modes": "ABAC (repository permissions)" if mode == ABAC else "classic",
-            "access": "public access denied, trusted Microsoft services allowed" if locked else
-            "public access allowed"}  # fmt: skip
+    return {
+        "id": registry["id"],
+        "name": registry["name"],
+        "sku": registry["sku"]["name"],
+        "locked": locked,
+        "bypass": properties.get("networkRuleBypassOptions", "AzureServices"),
+        "mode": mode,
+        "modes": "ABAC (repository permissions)" if mode == ABAC else "classic",
+        "access": "public access denied, trusted Microsoft services allowed" if locked else "public access allowed",
+    }
 
 
 def pulls(get: Callable, role_id: str, guid: str, mode: str) -> str:
@@ -135,8 +188,12 @@ def pulls(get: Callable, role_id: str, guid: str, mode: str) -> str:
     except Skipped:
         return ""
     allowed, denied, needed = PULL_PERMISSION[mode]
-    allows = [p for p in role.get("permissions") or [] if any(fnmatch.fnmatch(needed, a) for a in p.get(allowed) or [])
-              and not any(fnmatch.fnmatch(needed, n) for n in p.get(denied) or [])]  # fmt: skip
+    allows = [
+        p
+        for p in role.get("permissions") or []
+        if any(fnmatch.fnmatch(needed, a) for a in p.get(allowed) or [])
+        and not any(fnmatch.fnmatch(needed, n) for n in p.get(denied) or [])
+    ]
     return role.get("roleName", guid) if allows else ""
 
 
@@ -160,22 +217,29 @@ def role_facts(get: Callable, settings: Settings, host: str, found: dict) -> dic
         pulling += [(name, int((now - created).total_seconds() // 60))] if name else []
         ignored += [PULL_ROLES[CLASSIC][guid]] if mode == ABAC and guid in PULL_ROLES[CLASSIC] else []
     age = max((minutes for _, minutes in pulling), default=0)
-    return {"principal": principal, "registry_id": registry["id"], "registry": registry["name"],
-            "modes": registry["modes"],
-            "pulling": ", ".join(sorted({name for name, _ in pulling})), "age": age, "fresh": age < FRESH_MINUTES,
-            "role": "Container Registry Repository Reader" if mode == ABAC else "AcrPull",
-            "ignored": f" ({', '.join(ignored)} is assigned, but ABAC mode ignores it)" if ignored else ""}  # fmt: skip
+    return {
+        "principal": principal,
+        "registry_id": registry["id"],
+        "registry": registry["name"],
+        "modes": registry["modes"],
+        "pulling": ", ".join(sorted({name for name, _ in pulling})),
+        "age": age,
+        "fresh": age < FRESH_MINUTES,
+        "role": "Container Registry Repository Reader" if mode == ABAC else "AcrPull",
+        "ignored": f" ({', '.join(ignored)} is assigned, but ABAC mode ignores it)" if ignored else "",
+    }
 
 
 def group_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     path = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}/providers/"
     live = ContainerGroup.deserialize(get(path + f"{CONTAINER_GROUPS}/{settings.container_group_name}", "2023-05-01"))
-    return {"provisioning": live.provisioning_state, "state": live.instance_view.state if live.instance_view else
-            "unknown", "changed": ", ".join(changed_settings(live, settings))}  # fmt: skip
+    return {
+        "provisioning": live.provisioning_state,
+        "state": live.instance_view.state if live.instance_view else "unknown",
+        "changed": ", ".join(changed_settings(live, settings)),
+    }
 
 
 def provider_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     provider = get(f"/subscriptions/{settings.subscription_id}/providers/Microsoft.ContainerInstance", "2021-04-01")
     return {"registration": provider.get("registrationState", "unknown")}
-
-

@@ -1,3 +1,28 @@
+"""The table of settings: each one's variable, field, example and check, and how a value is judged."""
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+from deploy_cli.values import (
+    GUID,
+    JWT,
+    SECRET_SHAPE,
+    command_line,
+    https_url,
+    image_reference,
+    ip_list,
+    matching,
+    one_of,
+    port_list,
+    positive_number,
+    readable_file,
+    registry_image,
+    resource_id,
+    token_file,
+)
+
+
 class UsageError(Exception):
     """A problem with the command line, its files or its settings; nothing was sent to Azure."""
 
@@ -23,58 +48,183 @@ class Setting:
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 EXAMPLE_GROUP_ID = f"/subscriptions/{ZERO_GUID}/resourceGroups/rg-aci-private/providers"
+# A container's environment: ACI_ENV_<NAME>, ACI_SECURE_ENV_<NAME>, and the same after a sidecar's or init's prefix.
+ENV, SECURE_ENV = "ENV_", "SECURE_ENV_"
 SETTINGS = (
-    Setting("AZURE_TOKEN_CREDENTIALS", "token_credentials", "AzureCliCredential",
-            one_of("a sign-in way azure-identity names", "EnvironmentCredential", "WorkloadIdentityCredential",
-                   "AzureCliCredential", "ManagedIdentityCredential", "dev", "prod"), "login"),
-    Setting("AZURE_TENANT_ID", "tenant_id", ZERO_GUID,
-            matching(r"[0-9a-zA-Z.-]+", "a tenant ID (a GUID or a domain)"), "login", hidden=True),
-    Setting("AZURE_CLIENT_ID", "client_id", ZERO_GUID,
-            matching(GUID.pattern, "an application (client) ID (a GUID)"), "login", hidden=True),
-    Setting("AZURE_FEDERATED_TOKEN_FILE", "federated_token_file", "/tmp/azure-federated-token", token_file, "login"),
-    Setting("AZURE_CLIENT_CERTIFICATE_PATH", "certificate_path", "/path/to/sp-cert.pem", readable_file, "login"),
-    Setting("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate_password", "only for an encrypted certificate",
-            str, "login", hidden=True),
-    Setting("AZURE_CLIENT_SECRET", "client_secret", "the secret from: az ad sp create-for-rbac", str, "login",
-            hidden=True),
-    Setting("AZURE_SUBSCRIPTION_ID", "subscription_id", ZERO_GUID,
-            matching(GUID.pattern, "a subscription ID (a GUID)"), "all", True, True),
-    Setting("AZURE_RESOURCE_GROUP", "resource_group", "rg-aci-private",
-            matching(r"[-\w.()]{0,89}[-\w()]", "a resource group name"), "all", True),
-    Setting("AZURE_LOCATION", "location", "westeurope",
-            matching(r"[A-Za-z0-9 ]+", "an Azure region name", lambda v: v.replace(" ", "").lower()), required=True),
-    Setting("ACI_CONTAINER_GROUP_NAME", "container_group_name", "aci-private-demo",
-            matching(r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "a valid container group name (1-63 lowercase "
-                     "letters, digits and single hyphens, a letter or digit at each end)"), "all", True),
-    Setting("ACI_SUBNET_ID", "subnet_id",
-            f"{EXAMPLE_GROUP_ID}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci",
-            resource_id("Microsoft.Network/virtualNetworks/subnets"), required=True, hidden=True),
-    Setting("ACI_IDENTITY_ID", "identity_id",
-            f"{EXAMPLE_GROUP_ID}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull",
-            resource_id("Microsoft.ManagedIdentity/userAssignedIdentities"), required=True, hidden=True),
-    Setting("ACI_RESTART_POLICY", "restart_policy", "Always",
-            one_of("a restart policy", "Always", "OnFailure", "Never")),
-    Setting("ACI_DNS_SERVERS", "dns_servers", "10.0.2.4", ip_list),
-    Setting("ACI_SHARED_DIR", "shared_dir", "/shared",
-            matching(r"/[^:]*", "an absolute path inside the containers, without a colon (such as /shared)")),
+    Setting(
+        name="AZURE_TOKEN_CREDENTIALS",
+        field="token_credentials",
+        example="AzureCliCredential",
+        check=one_of(
+            "a sign-in way azure-identity names",
+            *("EnvironmentCredential", "WorkloadIdentityCredential", "AzureCliCredential", "ManagedIdentityCredential"),
+            *("dev", "prod"),
+        ),
+        scope="login",
+    ),
+    Setting(
+        name="AZURE_TENANT_ID",
+        field="tenant_id",
+        example=ZERO_GUID,
+        check=matching(r"[0-9a-zA-Z.-]+", "a tenant ID (a GUID or a domain)"),
+        scope="login",
+        hidden=True,
+    ),
+    Setting(
+        name="AZURE_CLIENT_ID",
+        field="client_id",
+        example=ZERO_GUID,
+        check=matching(GUID.pattern, "an application (client) ID (a GUID)"),
+        scope="login",
+        hidden=True,
+    ),
+    Setting(
+        name="AZURE_FEDERATED_TOKEN_FILE",
+        field="federated_token_file",
+        example="/tmp/azure-federated-token",
+        check=token_file,
+        scope="login",
+    ),
+    Setting(
+        name="AZURE_CLIENT_CERTIFICATE_PATH",
+        field="certificate_path",
+        example="/path/to/sp-cert.pem",
+        check=readable_file,
+        scope="login",
+    ),
+    Setting(
+        name="AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        field="certificate_password",
+        example="only for an encrypted certificate",
+        check=str,
+        scope="login",
+        hidden=True,
+    ),
+    Setting(
+        name="AZURE_CLIENT_SECRET",
+        field="client_secret",
+        example="the secret from: az ad sp create-for-rbac",
+        check=str,
+        scope="login",
+        hidden=True,
+    ),
+    Setting(
+        name="AZURE_SUBSCRIPTION_ID",
+        field="subscription_id",
+        example=ZERO_GUID,
+        check=matching(GUID.pattern, "a subscription ID (a GUID)"),
+        scope="all",
+        required=True,
+        hidden=True,
+    ),
+    Setting(
+        name="AZURE_RESOURCE_GROUP",
+        field="resource_group",
+        example="rg-aci-private",
+        check=matching(r"[-\w.()]{0,89}[-\w()]", "a resource group name"),
+        scope="all",
+        required=True,
+    ),
+    Setting(
+        name="AZURE_LOCATION",
+        field="location",
+        example="westeurope",
+        check=matching(r"[A-Za-z0-9 ]+", "an Azure region name", lambda value: value.replace(" ", "").lower()),
+        required=True,
+    ),
+    Setting(
+        name="ACI_CONTAINER_GROUP_NAME",
+        field="container_group_name",
+        example="aci-private-demo",
+        check=matching(
+            r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+            "a valid container group name (1-63 lowercase letters, digits and single hyphens, a letter or digit at "
+            "each end)",
+        ),
+        scope="all",
+        required=True,
+    ),
+    Setting(
+        name="ACI_SUBNET_ID",
+        field="subnet_id",
+        example=f"{EXAMPLE_GROUP_ID}/Microsoft.Network/virtualNetworks/vnet-aci/subnets/snet-aci",
+        check=resource_id("Microsoft.Network/virtualNetworks/subnets"),
+        required=True,
+        hidden=True,
+    ),
+    Setting(
+        name="ACI_IDENTITY_ID",
+        field="identity_id",
+        example=f"{EXAMPLE_GROUP_ID}/Microsoft.ManagedIdentity/userAssignedIdentities/id-aci-acrpull",
+        check=resource_id("Microsoft.ManagedIdentity/userAssignedIdentities"),
+        required=True,
+        hidden=True,
+    ),
+    Setting(
+        name="ACI_RESTART_POLICY",
+        field="restart_policy",
+        example="Always",
+        check=one_of("a restart policy", "Always", "OnFailure", "Never"),
+    ),
+    Setting(name="ACI_DNS_SERVERS", field="dns_servers", example="10.0.2.4", check=ip_list),
+    Setting(
+        name="ACI_SHARED_DIR",
+        field="shared_dir",
+        example="/shared",
+        check=matching(r"/[^:]*", "an absolute path inside the containers, without a colon (such as /shared)"),
+    ),
     # The main container's settings; a sidecar's (ACI_SIDECAR_<NAME>_...) and an init container's
     # (ACI_INIT_..., ACI_INIT_<N>_...) are the same with their own prefix.
-    Setting("ACI_IMAGE", "image", "acrprivatedemo.azurecr.io/aci-helloworld:latest", registry_image, "container"),
-    Setting("ACI_CPU", "cpu", "1", positive_number, "container"),
-    Setting("ACI_MEMORY_GB", "memory_in_gb", "1.5", positive_number, "container"),
-    Setting("ACI_PORTS", "ports", "80", port_list, "container"),
-    Setting("ACI_COMMAND", "command", "python -m http.server 80", command_line, "container"),
-    Setting("ACI_INIT_IMAGE", "image", "acrprivatedemo.azurecr.io/migrate:1.0", image_reference, "container"),
-    Setting("ACI_INIT_COMMAND", "command", "python migrate.py", command_line, "container"),
-    Setting("AZURE_AUTHORITY_HOST", "authority_host", "https://login.microsoftonline.com", https_url, "login"),
-    Setting("AZURE_RESOURCE_MANAGER_ENDPOINT", "resource_manager_endpoint", "https://management.azure.com",
-            https_url, "login"),
-)  # fmt: skip
+    Setting(
+        name="ACI_IMAGE",
+        field="image",
+        example="acrprivatedemo.azurecr.io/aci-helloworld:latest",
+        check=registry_image,
+        scope="container",
+    ),
+    Setting(name="ACI_CPU", field="cpu", example="1", check=positive_number, scope="container"),
+    Setting(name="ACI_MEMORY_GB", field="memory_in_gb", example="1.5", check=positive_number, scope="container"),
+    Setting(name="ACI_PORTS", field="ports", example="80", check=port_list, scope="container"),
+    Setting(
+        name="ACI_COMMAND", field="command", example="python -m http.server 80", check=command_line, scope="container"
+    ),
+    Setting(
+        name="ACI_INIT_IMAGE",
+        field="image",
+        example="acrprivatedemo.azurecr.io/migrate:1.0",
+        check=image_reference,
+        scope="container",
+    ),
+    Setting(
+        name="ACI_INIT_COMMAND", field="command", example="python migrate.py", check=command_line, scope="container"
+    ),
+    Setting(
+        name="AZURE_AUTHORITY_HOST",
+        field="authority_host",
+        example="https://login.microsoftonline.com",
+        check=https_url,
+        scope="login",
+    ),
+    Setting(
+        name="AZURE_RESOURCE_MANAGER_ENDPOINT",
+        field="resource_manager_endpoint",
+        example="https://management.azure.com",
+        check=https_url,
+        scope="login",
+    ),
+)
 EXAMPLES = {setting.name: setting.example for setting in SETTINGS}
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 DEPLOYING = {"all", "deploy", "login"}
-SCOPES = {"deploy": DEPLOYING, "recreate": DEPLOYING, "check": DEPLOYING, "dry-run": {"all", "deploy"},
-          "delete": {"all", "login"}}  # fmt: skip
+SCOPES = {
+    "deploy": DEPLOYING,
+    "recreate": DEPLOYING,
+    "check": DEPLOYING,
+    "dry-run": {"all", "deploy"},
+    "delete": {"all", "login"},
+}
+
+
 def ours(name: str) -> bool:
     """A variable deploy.py reads."""
     return name in EXAMPLES or name.startswith("ACI_")
@@ -117,5 +267,3 @@ def parsed(name: str, value: str, check: Callable, secrets: set[str], problems: 
     except ValueError as error:
         problems.append(problem_with(name, value, str(error), hidden, secrets))
         return None
-
-

@@ -1,3 +1,15 @@
+"""What one setting's text must be: each check turns it into its value or says what it must be."""
+
+import ipaddress
+import os
+import re
+import shlex
+from collections.abc import Callable
+
+from azure.mgmt.core.tools import parse_resource_id
+
+from deploy import ACR_SUFFIXES
+
 GUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # base64url of '{"', twice
 # Entra client secrets are about 40 characters with a "~" in them; a value of that shape is never echoed.
@@ -9,6 +21,8 @@ IMAGE = re.compile(
     r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 )
 MAX_PORTS = 5  # ACI's limit per IP address
+
+
 # Checks: each turns a setting's text into its Settings value, or raises ValueError saying what it must be.
 def matching(pattern: str, what: str, then: Callable[[str], object] = str) -> Callable[[str], object]:
     """A check: the whole value matches pattern, and then(value) (whose ValueError means the same) is the result."""
@@ -28,13 +42,17 @@ def resource_id(resource_type: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = value.rstrip("/")
         if "/resource/subscriptions/" in value or value.startswith("https://"):
-            raise ValueError(f"a {resource_type} resource ID (this is a portal URL: use the part from /subscriptions/ "
-                             "up to the resource's name)")  # fmt: skip
+            raise ValueError(
+                f"a {resource_type} resource ID (this is a portal URL: use the part from /subscriptions/ "
+                "up to the resource's name)"
+            )
         if resource_type.endswith("userAssignedIdentities") and (
             value.lower() == "systemassigned" or GUID.fullmatch(value)
         ):
-            raise ValueError("a user-assigned identity's resource ID (a system-assigned identity cannot pull "
-                             "images; a client or principal ID is not it: az identity show --query id)")  # fmt: skip
+            raise ValueError(
+                "a user-assigned identity's resource ID (a system-assigned identity cannot pull "
+                "images; a client or principal ID is not it: az identity show --query id)"
+            )
         parts = parse_resource_id(value)
         children = [parts[f"child_type_{n}"] for n in range(1, parts.get("last_child_num", 0) + 1)]
         found = "/".join(filter(None, [parts.get("namespace"), parts.get("type"), *children]))
@@ -81,8 +99,11 @@ def command_line(value: str) -> tuple[str, ...]:
 
 
 def one_of(what: str, *choices: str) -> Callable[[str], str]:
-    return matching("(?i)" + "|".join(choices), f"{what}: {', '.join(choices[:-1])} or {choices[-1]}",
-                    lambda v: next(choice for choice in choices if choice.lower() == v.lower()))  # fmt: skip
+    return matching(
+        "(?i)" + "|".join(choices),
+        f"{what}: {', '.join(choices[:-1])} or {choices[-1]}",
+        lambda v: next(choice for choice in choices if choice.lower() == v.lower()),
+    )
 
 
 ip_list = matching(
@@ -95,8 +116,10 @@ https_url = matching(r"https://[^/?#\s]+([/?#]\S*)?", "an https:// URL", lambda 
 
 def readable_file(value: str) -> str:
     if not os.access(value, os.R_OK) or os.path.isdir(value):
-        raise ValueError("a readable file (check the path: ~ is not expanded; inside double quotes write each "
-                         "backslash twice, or use /)")  # fmt: skip
+        raise ValueError(
+            "a readable file (check the path: ~ is not expanded; inside double quotes write each "
+            "backslash twice, or use /)"
+        )
     return value
 
 
@@ -112,5 +135,3 @@ def token_file(value: str) -> str:
     if not JWT.fullmatch(token.decode("latin-1")):
         raise ValueError("a file that holds a JWT (three base64url parts joined by dots; it holds something else)")
     return value
-
-

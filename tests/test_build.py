@@ -1,11 +1,12 @@
 """The request body ARM receives, as the SDK serializes what build_container_group returns."""
 
 import deploy
+from deploy_cli.load import load_settings
 from tests.conftest import IDENTITY_ID, SECURE_VALUE, SUBNET_ID
 
 
 def body_for(settings):
-    config, _ = deploy.load_settings(settings, "dry-run")
+    config, _ = load_settings(settings, "dry-run")
     return deploy.build_container_group(config).serialize()
 
 

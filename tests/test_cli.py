@@ -186,11 +186,11 @@ def test_a_secret_pasted_into_an_id_setting_is_never_printed(settings, tmp_path)
 
 
 def test_help_shows_every_setting_the_exit_codes_and_where_the_prerequisites_are():
-    import deploy
+    from deploy_cli.settings import SETTINGS
 
     result = run_deploy("--help")
     assert result.returncode == 0
-    for setting in deploy.SETTINGS:
+    for setting in SETTINGS:
         assert setting.name in result.stdout
     assert "ACI_ENV_<NAME>" in result.stdout and "ACI_SECURE_ENV_<NAME>" in result.stdout
     assert "EXIT CODES" in result.stdout and "130 interrupted" in result.stdout

@@ -4,20 +4,21 @@ import re
 
 import pytest
 
-import deploy
+from deploy_cli import load, values
+from deploy_cli import settings as table
 from tests.conftest import CLIENT_SECRET, SECURE_VALUE, SUBNET_ID, SUBSCRIPTION
 
-EXAMPLES = deploy.EXAMPLES
+EXAMPLES = table.EXAMPLES
 
 
 def problems_for(settings, mode="deploy"):
-    with pytest.raises(deploy.SettingsError) as caught:
-        deploy.load_settings(settings, mode)
+    with pytest.raises(table.SettingsError) as caught:
+        load.load_settings(settings, mode)
     return caught.value.problems
 
 
 def test_valid_settings_load_with_defaults(settings):
-    config, warnings = deploy.load_settings(settings)
+    config, warnings = load.load_settings(settings)
     [app] = config.containers
     assert (app.cpu, app.memory_in_gb, app.ports, config.restart_policy) == (1.0, 1.5, (80,), "Always")
     assert app.name == "private-app" and config.init_containers == () and config.shared_dir == ""
@@ -53,7 +54,7 @@ def test_quotes_and_whitespace_pasted_around_values_are_removed(settings):
     settings["ACI_SUBNET_ID"] = f"  '{settings['ACI_SUBNET_ID']}'\r"
     settings["ACI_IDENTITY_ID"] = f'"{settings["ACI_IDENTITY_ID"]}"'
     settings["AZURE_SUBSCRIPTION_ID"] = f" {SUBSCRIPTION}\n"
-    config, _ = deploy.load_settings(settings)
+    config, _ = load.load_settings(settings)
     assert config.subnet_id.startswith("/subscriptions/") and config.subnet_id.endswith("/subnets/aci")
     assert config.identity_id.endswith("/userAssignedIdentities/id-pull")
     assert config.subscription_id == SUBSCRIPTION
@@ -148,15 +149,15 @@ def test_every_problem_is_reported_at_once(settings):
 def test_dry_run_needs_no_credentials_and_delete_needs_no_deploy_settings(settings):
     for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
         del settings[name]
-    deploy.load_settings(settings, "dry-run")
+    load.load_settings(settings, "dry-run")
     delete_only = {
         k: settings[k] for k in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "ACI_CONTAINER_GROUP_NAME")
     }
-    assert deploy.load_settings(delete_only, "delete")[0].sign_in == "azure_cli"  # no credentials: az's account
+    assert load.load_settings(delete_only, "delete")[0].sign_in == "azure_cli"  # no credentials: az's account
     delete_only.update(AZURE_CLIENT_SECRET="x")
     assert len(problems_for(delete_only, "delete")) == 2  # the secret's tenant and client
     delete_only.update(AZURE_TENANT_ID="contoso.onmicrosoft.com", AZURE_CLIENT_ID=SUBSCRIPTION)
-    assert deploy.load_settings(delete_only, "delete")[0].sign_in == "client_secret"
+    assert load.load_settings(delete_only, "delete")[0].sign_in == "client_secret"
 
 
 def test_optional_settings_are_parsed(settings):
@@ -165,7 +166,7 @@ def test_optional_settings_are_parsed(settings):
         ACI_COMMAND="python -c 'print(1)'", ACI_DNS_SERVERS="10.0.0.4, 168.63.129.16", ACI_ENV_MODE="prod",
         AZURE_LOCATION="West Europe",
     )  # fmt: skip
-    config, _ = deploy.load_settings(settings)
+    config, _ = load.load_settings(settings)
     [app] = config.containers
     assert (app.cpu, app.memory_in_gb, app.ports) == (0.5, 2.0, (80, 443))
     assert config.restart_policy == "OnFailure" and config.location == "westeurope"
@@ -176,7 +177,7 @@ def test_optional_settings_are_parsed(settings):
 
 def test_unknown_aci_setting_warns_with_the_closest_known_name(settings):
     settings.update(ACI_MEMORY="2", ACI_IMGAE="x", ACI_ENV_OK="1", AZURE_SOMETHING_ELSE="not ours")
-    _, warnings = deploy.load_settings(settings)
+    _, warnings = load.load_settings(settings)
     assert warnings == [
         "ACI_IMGAE is not a setting deploy.py reads, so it is ignored; did you mean ACI_IMAGE?",
         "ACI_MEMORY is not a setting deploy.py reads, so it is ignored; did you mean ACI_MEMORY_GB?",
@@ -185,7 +186,7 @@ def test_unknown_aci_setting_warns_with_the_closest_known_name(settings):
 
 def test_secrets_never_appear_in_the_config_repr(settings, tmp_path):
     settings["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = "cert-pass-4321"
-    text = repr(deploy.load_settings(settings)[0])
+    text = repr(load.load_settings(settings)[0])
     assert "DB_PASSWORD" not in text
     for secret in (CLIENT_SECRET, SECURE_VALUE, "cert-pass-4321"):
         assert secret not in text
@@ -193,7 +194,7 @@ def test_secrets_never_appear_in_the_config_repr(settings, tmp_path):
     assert not any(secret in "\n".join(problems_for(settings)) for secret in (CLIENT_SECRET, SECURE_VALUE))
 
 
-@pytest.mark.parametrize("variable", [s.name for s in deploy.SETTINGS if s.hidden and s.check is not str])
+@pytest.mark.parametrize("variable", [s.name for s in table.SETTINGS if s.hidden and s.check is not str])
 def test_a_secret_pasted_into_a_credential_or_id_setting_is_described_never_echoed(settings, variable):
     settings[variable] = CLIENT_SECRET  # the client secret, pasted into the wrong line
     [problem] = problems_for(settings)
@@ -207,8 +208,8 @@ def test_every_example_passes_its_own_check_and_matches_env_example():
 
     shipped = dict(line.lstrip("# ").split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
                    if re.match(r"#? ?[A-Z][A-Z0-9_]+=\S", line))  # fmt: skip
-    for setting in deploy.SETTINGS:
-        if setting.check not in (deploy.readable_file, deploy.token_file):  # those read the file named
+    for setting in table.SETTINGS:
+        if setting.check not in (values.readable_file, values.token_file):  # those read the file named
             setting.check(setting.example)
         if setting.name in shipped:
             assert shipped[setting.name] == setting.example, setting.name
@@ -223,14 +224,14 @@ def test_more_than_five_ports_is_a_settings_error(settings, ports):
 
 def test_a_reserved_port_is_a_warning_that_names_it_and_the_risk(settings):
     settings["ACI_PORTS"] = "80,19390"
-    config, warnings = deploy.load_settings(settings)
+    config, warnings = load.load_settings(settings)
     assert config.containers[0].ports == (80, 19390)
     assert warnings == ["ACI_PORTS: port 19390 is on ACI's list of reserved ports; groups that use it can stay Waiting"]
 
 
 def test_a_trailing_slash_on_a_resource_id_is_not_sent(settings):
     settings["ACI_SUBNET_ID"] += "/"
-    config, _ = deploy.load_settings(settings)
+    config, _ = load.load_settings(settings)
     assert config.subnet_id == SUBNET_ID
 
 

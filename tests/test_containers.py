@@ -9,6 +9,9 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 import deploy
+from deploy_cli.commands import SECURE_PLACEHOLDER, dry_run_body
+from deploy_cli.load import load_settings
+from deploy_cli.settings import SettingsError
 from tests.conftest import ROOT, SECURE_VALUE
 from tests.test_e2e import calls
 from tests.test_e2e import deploy as deploy_to
@@ -19,13 +22,13 @@ SIDECAR = {"ACI_SIDECAR_LOGS_IMAGE": "myregistry.azurecr.io/log-shipper:2.1", "A
 
 
 def body_for(settings):
-    config, _ = deploy.load_settings(settings, "dry-run")
+    config, _ = load_settings(settings, "dry-run")
     return deploy.build_container_group(config).serialize()
 
 
 def problems_for(settings):
-    with pytest.raises(deploy.SettingsError) as caught:
-        deploy.load_settings(settings, "dry-run")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(settings, "dry-run")
     return caught.value.problems
 
 
@@ -106,10 +109,10 @@ def test_a_dry_run_masks_the_secure_values_of_every_container(settings):
         ACI_INIT_IMAGE=IMG,
         ACI_INIT_SECURE_ENV_TOKEN="init-token-2",
     )
-    config, _ = deploy.load_settings(settings, "dry-run")
-    text = json.dumps(deploy.dry_run_body(config))
+    config, _ = load_settings(settings, "dry-run")
+    text = json.dumps(dry_run_body(config))
     assert not {SECURE_VALUE, "sidecar-key-1", "init-token-2"} & set(re.findall(r'"secureValue": "([^"]*)"', text))
-    assert text.count(deploy.SECURE_PLACEHOLDER) == 3
+    assert text.count(SECURE_PLACEHOLDER) == 3
 
 
 # The checks before sending ---------------------------------------------------------------------------
@@ -179,14 +182,14 @@ def test_every_group_problem_is_reported_at_once(settings):
 
 def test_a_group_above_the_capacity_size_is_a_warning_not_an_error(settings):
     settings.update(SIDECAR, ACI_CPU="4")
-    _, warnings = deploy.load_settings(settings, "dry-run")
+    _, warnings = load_settings(settings, "dry-run")
     assert warnings == ["ACI_CPU, ACI_SIDECAR_LOGS_CPU: 4.5 in all; groups above 4 CPU or 16 GB may fail for lack "
                         "of capacity in the region"]  # fmt: skip
 
 
 def test_a_typo_in_a_sidecar_or_init_suffix_is_warned_about_with_the_closest_name(settings):
     settings.update(SIDECAR, ACI_SIDECAR_LOGS_MEMORY="1", ACI_INIT_2_IMGAE="x", ACI_SIDECAR_LOGS_ENV_OK="1")
-    _, warnings = deploy.load_settings(settings, "dry-run")
+    _, warnings = load_settings(settings, "dry-run")
     assert warnings == [
         "ACI_INIT_2_IMGAE is not a setting deploy.py reads, so it is ignored; did you mean ACI_INIT_2_IMAGE?",
         "ACI_SIDECAR_LOGS_MEMORY is not a setting deploy.py reads, so it is ignored; did you mean "
@@ -197,10 +200,12 @@ def test_a_typo_in_a_sidecar_or_init_suffix_is_warned_about_with_the_closest_nam
 # The emulator's rules, as ACI answers them (sent by the sample half alone, which checks nothing) -------
 def refusal(emulator, monkeypatch, **changes) -> HttpResponseError:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))
-    settings, _ = deploy.load_settings(emulator.settings())
+    settings, _ = load_settings(emulator.settings())
     settings = dataclasses.replace(settings, **changes)
     with pytest.raises(HttpResponseError) as refused:
-        deploy.create_or_update(deploy.create_client(settings), settings, timeout=10)
+        deploy.create_or_update(
+            deploy.create_client(settings, deploy.create_credential(settings)), settings, timeout=10
+        )
     return refused.value
 
 

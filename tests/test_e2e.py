@@ -15,6 +15,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 import deploy as script
+from deploy_cli.hints import report_error
+from deploy_cli.load import load_settings
 from tests.conftest import GUARD, ROOT, SECURE_VALUE, run_deploy, write_env
 
 GROUP = re.compile(r"/containerGroups/")
@@ -443,11 +445,13 @@ def test_the_shapes_of_real_traffic_are_handled(emulator, tmp_path):
 def test_the_emulator_refuses_more_than_five_ports_like_azure(emulator, monkeypatch):
     """deploy.py stops this before sending; the sample half alone sends it, and Azure's answer comes back."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))
-    settings, _ = script.load_settings({**emulator.settings(), "ACI_PORTS": "80"})
+    settings, _ = load_settings({**emulator.settings(), "ACI_PORTS": "80"})
     main = dataclasses.replace(settings.containers[0], ports=(80, 81, 82, 83, 84, 85))
     six_ports = dataclasses.replace(settings, containers=(main,))
     with pytest.raises(HttpResponseError) as refused:
-        script.create_or_update(script.create_client(six_ports), six_ports, timeout=10)
+        script.create_or_update(
+            script.create_client(six_ports, script.create_credential(six_ports)), six_ports, timeout=10
+        )
     assert refused.value.status_code == 400 and refused.value.error.code == "InvalidIpAddressPortCount"
 
 
@@ -504,12 +508,12 @@ def test_a_failed_provisioning_says_the_group_still_exists_and_how_to_recreate_o
 def test_a_platform_failed_event_does_not_get_the_pull_hint(emulator, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    settings, _ = script.load_settings(emulator.settings())
+    settings, _ = load_settings(emulator.settings())
     args = script.parse_args(["--env-file", str(tmp_path / ".env")])
     platform = 'Failed to pull image "x": CriContainerActivator is getting initialized and not ready for use.'
     events = [("aci-private-demo", SimpleNamespace(name="Failed", message=platform))]
     error = HttpResponseError(message="Container group 'aci-private-demo' failed.")
-    assert "AcrPull" not in capsys_text(monkeypatch, lambda: script.report_error(error, settings, args, events=events))
+    assert "AcrPull" not in capsys_text(monkeypatch, lambda: report_error(error, settings, args, events=events))
 
 
 def capsys_text(monkeypatch, action) -> str:

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-import deploy
+from deploy_cli.hints import EVENT_HINTS, HINTS, MESSAGE_HINTS
+from deploy_cli.settings import EXAMPLES, SETTINGS
 from tests.conftest import GUARD, ROOT, run_deploy, write_env
 from tests.emulator import Emulator
 
@@ -133,9 +134,9 @@ def test_configuration_table_env_example_and_script_name_the_same_settings_with_
     table = {row[0].strip("`"): row[2].strip("`") for row in table_rows("Configuration")}
     example = {canonical(n) for n in re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)}
     patterns = {"ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_...", "ACI_INIT_<N>_..."}
-    script = {setting.name for setting in deploy.SETTINGS} | patterns
+    script = {setting.name for setting in SETTINGS} | patterns
     assert set(table) == example == script
-    for setting in deploy.SETTINGS:
+    for setting in SETTINGS:
         if table[setting.name] != "(secret)":
             pattern = re.escape(table[setting.name]).replace(r"\.\.\.", ".*")  # "..." stands for the middle
             assert re.fullmatch(pattern, setting.example), setting.name
@@ -144,8 +145,8 @@ def test_configuration_table_env_example_and_script_name_the_same_settings_with_
 def test_troubleshooting_names_exactly_the_codes_and_events_that_have_hints():
     cells = [row[1] for row in table_rows("Troubleshooting")]
     named = {code for cell in cells for code in re.findall(r"`(\w+)`", cell)}
-    assert named == set(deploy.HINTS) | set(deploy.EVENT_HINTS)
-    for phrase in deploy.MESSAGE_HINTS:  # errors without a code are named by what they say
+    assert named == set(HINTS) | set(EVENT_HINTS)
+    for phrase in MESSAGE_HINTS:  # errors without a code are named by what they say
         assert any(phrase in cell for cell in cells), phrase
 
 
@@ -168,7 +169,7 @@ def test_every_plain_python_deploy_command_runs_in_the_activated_venv():
 
 def test_no_example_dns_server_is_the_groups_own_address_or_azure_dns():
     examples = [
-        deploy.EXAMPLES["ACI_DNS_SERVERS"],
+        EXAMPLES["ACI_DNS_SERVERS"],
         *re.findall(r"ACI_DNS_SERVERS=(\S+)", (ROOT / ".env.example").read_text()),
     ]
     examples += [row[2] for row in table_rows("Configuration") if row[0] == "`ACI_DNS_SERVERS`"]
@@ -185,7 +186,7 @@ def test_what_the_readme_teaches_about_azure_stays_corrected():
     grants = [line for line in bash_lines(prerequisites) if line.startswith("az role assignment create")]
     assert len(grants) == 4 and all("--assignee-object-id" in g and "--assignee-principal-type" in g for g in grants)
     assert "--assignee $" not in prerequisites
-    assert "up to 30 minutes" in section("Before you start") and "up to 30 minutes" in deploy.HINTS["InaccessibleImage"]
+    assert "up to 30 minutes" in section("Before you start") and "up to 30 minutes" in HINTS["InaccessibleImage"]
     assert "10 to 30" not in README and "10-30" not in README
     # Clean-up removes the app registration, and says what a service association link does.
     assert "az ad app delete --id $CLIENT_ID" in bash_lines(clean_up) and "az ad sp delete --id" not in clean_up

@@ -4,8 +4,10 @@ with the real azure-identity against the emulator, behind the network guard."""
 
 import json
 import os
+import re
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -273,3 +275,30 @@ def test_the_sign_in_line_and_errors_never_show_the_token_file_content(emulator,
     assert result.returncode == 3
     for part in token.split("."):
         assert part not in result.stdout + result.stderr
+
+
+def test_one_sign_in_serves_the_reads_after_a_failure_when_the_token_file_has_expired_since(
+    emulator, tmp_path, issuer_key
+):
+    """CI's federated token lives about five minutes and a failed deployment can take longer: the reads after
+    the failure use the ARM token the run got at the start, never the token file again."""
+    emulator.delay, emulator.outcome = 1.5, "Failed"  # accepted, then the pull fails
+    path = token_file(tmp_path, github_token(issuer_key))
+    expired = github_token(issuer_key, iat=int(time.time()) - 900, exp=int(time.time()) - 600)
+
+    def expire_after_sign_in():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(r.method == "POST" for r in emulator.requests):
+            time.sleep(0.05)
+        Path(path).write_text(expired)
+
+    watcher = threading.Thread(target=expire_after_sign_in, daemon=True)
+    watcher.start()
+    result = deploy_with(emulator, tmp_path, AZURE_FEDERATED_TOKEN_FILE=path)
+    watcher.join()
+    assert Path(path).read_text() == expired, "the token file was replaced while deploy.py ran"
+    assert result.returncode == 1, result.stderr
+    assert "What deploy.py read about it" in result.stderr
+    assert re.search(r"ok +identity id-aci-acrpull", result.stderr), result.stderr
+    assert "could not sign in" not in result.stderr and "AADSTS700024" not in result.stderr
+    assert [c for c in calls(emulator) if c[0] == "POST"] == [("POST", "token")]
