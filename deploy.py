@@ -7,8 +7,9 @@ USAGE:
                      [--timeout SECONDS] [--settle SECONDS] [-v]
 
     README.md explains the prerequisites (registry, identity, subnet, who deploys) as az commands.
-    The top half of this file is the sample to copy, between [START sample] and [END sample]; it
-    prints nothing and reads no environment. The bottom half is this command line.
+    This file is the sample to copy, between [START sample] and [END sample]: it prints nothing,
+    reads no environment and needs only requirements.txt. Below it, main runs the command line,
+    which is the deploy_cli package beside this file.
 
     Settings come from environment variables or an env file (default .env); the real environment
     wins. To deploy: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_LOCATION (the VNet's region),
@@ -16,7 +17,7 @@ USAGE:
     ACI_IDENTITY_ID (with AcrPull on the registry) and ACI_IMAGE (myregistry.azurecr.io/app:1.0).
     Sign-in: the Azure CLI's account (az login) unless AZURE_FEDERATED_TOKEN_FILE (CI with OIDC),
     AZURE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_SECRET is set (each with AZURE_TENANT_ID and
-    AZURE_CLIENT_ID), or AZURE_TOKEN_CREDENTIALS names a way. Every setting: README.md, Configuration.
+    AZURE_CLIENT_ID), or AZURE_TOKEN_CREDENTIALS names a way. Every setting: docs/configuration.md.
 
 EXIT CODES:
     0 done, 1 Azure rejected the request, the deployment failed, a container is not running or --check

@@ -169,4 +169,4 @@ def settings_help() -> str:
     """--help's list of every setting."""
     every = [s.name for s in SETTINGS] + ["ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_IMAGE"]
     listed = textwrap.fill(", ".join(every), 100, initial_indent="    ", subsequent_indent="    ")
-    return "SETTINGS (README.md, Configuration):\n" + listed
+    return "SETTINGS (docs/configuration.md):\n" + listed

@@ -248,7 +248,12 @@ def test_the_emulator_refuses_ports_no_container_opens_and_init_containers_with_
 # End to end -----------------------------------------------------------------------------------------
 def readme_example() -> dict[str, str]:
     """The group of containers the README shows, from its example block."""
-    block = (ROOT / "README.md").read_text().split("## A group of containers\n", 1)[1].split("```dotenv\n", 1)[1]
+    block = (
+        (ROOT / "docs" / "containers.md")
+        .read_text()
+        .split("## A group of containers\n", 1)[1]
+        .split("```dotenv\n", 1)[1]
+    )
     return dict(line.split("=", 1) for line in block.split("```", 1)[0].splitlines() if "=" in line)
 
 

@@ -18,10 +18,13 @@ from tests.conftest import GUARD, ROOT, run_deploy, write_env
 from tests.emulator import Emulator
 
 README = (ROOT / "README.md").read_text()
+# The README, then the reference pages it links to: a section is found by its heading on whichever page has it.
+PAGES = {"README.md": README} | {f"docs/{page.name}": page.read_text() for page in sorted((ROOT / "docs").glob("*.md"))}
 
 
 def section(title: str) -> str:
-    return README.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    page = next(text for text in PAGES.values() if f"\n## {title}\n" in text)
+    return page.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def bash_blocks(text: str = README) -> list[str]:
@@ -88,8 +91,7 @@ def test_the_settings_error_shown_in_the_readme_is_what_the_script_prints(tmp_pa
 
 
 def test_try_it_without_an_azure_account_works_as_written(tmp_path):
-    intro = README.split("\n## ", 1)[0]  # a newcomer reads this before anything else
-    lines = bash_lines(intro)
+    lines = bash_lines(section("Try it without Azure and run the tests"))
     demo = next(line for line in lines if "--demo" in line and "--delay" in line)
     assert "--outcome" in demo  # the flags, next to the command that takes them
     start = next(line for line in lines if "--env-file .env.emulator" in line and "tests.emulator" in line)
@@ -131,7 +133,7 @@ def canonical(name: str) -> str:
 
 
 def test_configuration_table_env_example_and_script_name_the_same_settings_with_the_same_examples():
-    table = {row[0].strip("`"): row[2].strip("`") for row in table_rows("Configuration")}
+    table = {row[0].strip("`"): row[2].strip("`") for row in table_rows("Every setting")}
     example = {canonical(n) for n in re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)}
     patterns = {"ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_...", "ACI_INIT_<N>_..."}
     script = {setting.name for setting in SETTINGS} | patterns
@@ -143,7 +145,7 @@ def test_configuration_table_env_example_and_script_name_the_same_settings_with_
 
 
 def test_troubleshooting_names_exactly_the_codes_and_events_that_have_hints():
-    cells = [row[1] for row in table_rows("Troubleshooting")]
+    cells = [row[1] for row in table_rows("Every error code")]
     named = {code for cell in cells for code in re.findall(r"`(\w+)`", cell)}
     assert named == set(HINTS) | set(EVENT_HINTS)
     for phrase in MESSAGE_HINTS:  # errors without a code are named by what they say
@@ -172,7 +174,7 @@ def test_no_example_dns_server_is_the_groups_own_address_or_azure_dns():
         EXAMPLES["ACI_DNS_SERVERS"],
         *re.findall(r"ACI_DNS_SERVERS=(\S+)", (ROOT / ".env.example").read_text()),
     ]
-    examples += [row[2] for row in table_rows("Configuration") if row[0] == "`ACI_DNS_SERVERS`"]
+    examples += [row[2] for row in table_rows("Every setting") if row[0] == "`ACI_DNS_SERVERS`"]
     for example in examples:
         assert "10.0.0.4" not in example and "168.63.129.16" not in example
     assert "musl" in section("Limitations")
@@ -189,7 +191,7 @@ def test_what_the_readme_teaches_about_azure_stays_corrected():
     assert "up to 30 minutes" in section("Before you start") and "up to 30 minutes" in HINTS["InaccessibleImage"]
     assert "10 to 30" not in README and "10-30" not in README
     # Clean-up removes the app registration, and says what a service association link does.
-    assert "az ad app delete --id $CLIENT_ID" in bash_lines(clean_up) and "az ad sp delete --id" not in clean_up
+    assert "`az ad app delete --id $CLIENT_ID`" in clean_up and "az ad sp delete --id" not in clean_up
     assert "service association link" in clean_up
     # The pull's network path is documented both ways: claimed as fact nowhere, checked nowhere.
     deploys = section("What it deploys")
@@ -244,7 +246,8 @@ def test_what_round_3_corrected_stays_corrected():
     assert "3.14 and 3.15" in versions and "end of life" in versions and "--only-binary" in versions
     assert "3.14" in (ROOT / ".ci" / "run").read_text()
     # Maintainer material sits under its own heading, after what a newcomer needs.
-    assert README.index("## For maintainers") > README.index("## Running the tests")
+    development = PAGES["docs/development.md"]
+    assert development.index("## For maintainers") > development.index("## Running the tests")
     assert "Graphviz" in section("For maintainers") and "Graphviz" not in section("What it deploys")
     assert "provisioning:" in run and "group:" in run
     assert "about 90 seconds" not in README and "--timeout nan" not in README
