@@ -81,7 +81,7 @@ HINTS = {
     "AADSTS7000215": "AZURE_CLIENT_SECRET is not the secret's value (the secret's ID is not it); make a new one: "
     "az ad sp credential reset --id <AZURE_CLIENT_ID>" + NEW_PRINCIPAL,
     "AADSTS7000222": "the client secret has expired; make a new one: az ad sp credential reset --id "
-    "<AZURE_CLIENT_ID>, or sign in without a secret (README: Deploy from CI without a secret)",
+    "<AZURE_CLIENT_ID>, or sign in without a secret (docs/sign-in.md: Deploy from CI without a secret)",
     "AADSTS700213": "no federated credential has the token's subject; " + FEDERATED + " (subjects are case-sensitive)",
     "AADSTS7002138": "the token's subject matches a federated credential only if case is ignored, and subjects are "
     "case-sensitive; " + FEDERATED,
@@ -98,7 +98,7 @@ HINTS = {
 # For errors without a code (the Azure CLI's, a managed identity's), and messages that change a code's meaning.
 MESSAGE_HINTS = {
     "Azure CLI not found on path": "install the Azure CLI (https://aka.ms/azcli) and run az login, or sign in "
-    "another way (README: Sign-in)",
+    "another way (docs/sign-in.md)",
     "az login": "the Azure CLI is not signed in: run az login (add --tenant <tenant ID> for the subscription's "
     "tenant), then az account show",
     "Subscription '": "the Azure CLI is signed in, but not to a tenant that has subscription <AZURE_SUBSCRIPTION_ID>: "
