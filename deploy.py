@@ -3,7 +3,7 @@
 private Azure Container Registry as a user-assigned managed identity: no registry password exists.
 
 USAGE:
-    python deploy.py [--env-file PATH] [--dry-run | --check | --delete | --recreate]
+    python deploy.py [--env-file PATH] [--dry-run | --check | --plan | --restart | --delete | --recreate]
                      [--timeout SECONDS] [--settle SECONDS] [-v]
 
     README.md explains the prerequisites (registry, identity, subnet, who deploys) as az commands.
@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from azure.core import AzureClouds
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.polling import LROPoller
 from azure.identity import (
     AzureAuthorityHosts,
     AzureCliCredential,
@@ -251,19 +252,11 @@ def build_container_group(settings: Settings) -> ContainerGroup:
 
 
 # [START create_or_update]
-def create_or_update(
-    client: ContainerInstanceManagementClient,
-    settings: Settings,
-    timeout: float = 1800,
-    on_progress: Callable[[ContainerGroup], None] | None = None,
-) -> ContainerGroup:
-    """PUT the group and wait for Azure's verdict; on_progress sees the group every few seconds.
-
-    Raises the SDK's HttpResponseError when Azure refuses the group or provisioning fails, and
-    TimeoutError after timeout seconds (the deployment goes on in Azure)."""
+def wait(client: ContainerInstanceManagementClient, settings: Settings, poller: LROPoller, timeout: float, on_progress):
+    """Azure's verdict on an operation on the group (its result); on_progress sees the group every few seconds.
+    Raises TimeoutError after timeout seconds (the operation goes on in Azure)."""
     deadline = time.monotonic() + timeout
     group, name = settings.resource_group, settings.container_group_name
-    poller = client.container_groups.begin_create_or_update(group, name, build_container_group(settings))
     while True:
         poller.wait(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
         if poller.done():
@@ -272,6 +265,19 @@ def create_or_update(
             raise TimeoutError(f"container group {name} is not provisioned after {timeout:g} s")
         if on_progress:
             on_progress(client.container_groups.get(group, name))
+
+
+def create_or_update(
+    client: ContainerInstanceManagementClient,
+    settings: Settings,
+    timeout: float = 1800,
+    on_progress: Callable[[ContainerGroup], None] | None = None,
+) -> ContainerGroup:
+    """PUT the group and wait; raises the SDK's HttpResponseError when Azure refuses the group or
+    provisioning fails, and TimeoutError after timeout seconds (the deployment goes on in Azure)."""
+    group, name = settings.resource_group, settings.container_group_name
+    poller = client.container_groups.begin_create_or_update(group, name, build_container_group(settings))
+    return wait(client, settings, poller, timeout, on_progress)
 
 
 # [END create_or_update]
@@ -284,9 +290,8 @@ def delete(
     timeout: float = 1800,
     on_progress: Callable[[ContainerGroup], None] | None = None,
 ) -> bool:
-    """Delete the group and wait until it is gone; False when there was no such group.
-
-    on_progress sees the group found, before it is deleted. Raises TimeoutError after timeout seconds."""
+    """Delete the group and wait until it is gone; False when there was no such group. on_progress sees the
+    group found, before it is deleted. Raises TimeoutError after timeout seconds."""
     group, name = settings.resource_group, settings.container_group_name
     try:
         existing = client.container_groups.get(group, name)
@@ -319,6 +324,8 @@ def parse_args(argv: list[str] | None, settings_help: str = ""):
     for flag, what in (
         ("--dry-run", "print the request body; send nothing"),
         ("--check", "read what the deployment depends on; change nothing"),
+        ("--plan", "read the group and say what a deploy would do; change nothing"),
+        ("--restart", "restart the running group's containers in place (pulls a moved tag again)"),
         ("--delete", "delete the container group and wait"),
         ("--recreate", "delete the group if it exists, then create it"),
     ):

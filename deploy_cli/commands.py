@@ -13,14 +13,17 @@ from typing import NamedTuple
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+from azure.mgmt.containerinstance.models import ContainerGroup
 
-from deploy import ContainerSettings, Settings, build_container_group, create_or_update, delete
+from deploy import ContainerSettings, Settings, build_container_group, create_or_update, delete, wait
 from deploy_cli.check import NEW_GROUP_NEEDS, check, explain, finding_lines, run_checks
 from deploy_cli.hints import (
+    command,
     error_code,
     event_names,
     report_error,
@@ -29,7 +32,7 @@ from deploy_cli.hints import (
     unreachable,
     warning_events,
 )
-from deploy_cli.plan import changed_settings
+from deploy_cli.plan import Plan, changed_settings, plan
 from deploy_cli.progress import Progress, instance_views, say, settle, show_logs, summary
 
 SECURE_PLACEHOLDER = "<secure value not shown>"
@@ -80,9 +83,47 @@ def dry_run(settings: Settings) -> int:
     return 0
 
 
+def read_live(client: ContainerInstanceManagementClient, settings: Settings) -> ContainerGroup | None:
+    """The group as Azure has it now, or None when there is none."""
+    try:
+        return client.container_groups.get(settings.resource_group, settings.container_group_name)
+    except ResourceNotFoundError:
+        return None
+
+
+def outcome(client, settings: Settings, args: argparse.Namespace, group: ContainerGroup, restarted: dict) -> int:
+    """The summary on stdout, the end of the log of each container that is not running; the exit code."""
+    text, stopped = summary(group)
+    print(text)
+    show_logs(client, settings, {**stopped, **restarted})
+    if stopped or restarted:
+        still_exists(settings, args)
+    return 1 if stopped or restarted else 0
+
+
+def refuse(found: Plan, args: argparse.Namespace) -> int:
+    """A change Azure refuses in place, found before anything was sent."""
+    say(f"error: {found.says}")
+    for line in found.lines()[1:]:
+        say(line)
+    say(f"Nothing was sent. To apply them, delete the group and create it anew: {command(args, '--recreate')}; or")
+    say(f"  {command(args, '--delete')}, then {command(args)}")
+    return 1
+
+
 def deploy(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Watch) -> int:
-    """Create or update the group, wait, watch it settle, and show the outcome; the exit code."""
+    """Compare with the live group; create or update it if anything differs, wait, watch it settle, and show
+    the outcome; the exit code. Every PUT restarts the containers, so an unchanged running group is left alone."""
     client, show = azure.client, watch.progress
+    live = read_live(client, settings)
+    found = plan(live, settings)
+    if found.action == "refused":
+        return refuse(found, args)
+    if found.action != "create":
+        for line in found.lines():
+            say(line)
+    if found.action == "nothing":
+        return outcome(client, settings, args, live, {})
     say(
         f"Deploying container group {settings.container_group_name} in resource group {settings.resource_group} "
         f"({settings.location}) ..."
@@ -102,13 +143,32 @@ def deploy(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Wa
         explain(event_names(events) + [code] * (code != "Failed"), settings, args, azure.read)
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
-    deployed, restarted = settle(client, settings, deployed, args.settle, show)
-    text, stopped = summary(deployed)
-    print(text)
-    show_logs(client, settings, {**stopped, **restarted})
-    if stopped or restarted:
-        still_exists(settings, args)
-    return 1 if stopped or restarted else 0
+    return outcome(client, settings, args, *settle(client, settings, deployed, args.settle, show))
+
+
+def show_plan(azure: Azure, settings: Settings, args: argparse.Namespace) -> int:
+    """--plan: what a deploy would do, on stdout; 1 when Azure would refuse the change in place."""
+    found = plan(read_live(azure.client, settings), settings)
+    print("\n".join(found.lines()))
+    if found.action == "refused":
+        recreate = command(args, "--recreate")
+        print(f"A deploy would send nothing; {recreate} deletes the group and creates it anew")
+    return 1 if found.action == "refused" else 0
+
+
+def restart(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Watch) -> int:
+    """--restart: ACI's restart operation (no body), which pulls an image again whose tag has moved; then wait,
+    settle and report as a deploy does."""
+    client, name, group = azure.client, settings.container_group_name, settings.resource_group
+    if read_live(client, settings) is None:
+        say(f"error: container group {name} does not exist in resource group {group}: deploy it first: {command(args)}")
+        return 1
+    say(f"Restarting the containers of container group {name} in place ...")
+    poller = client.container_groups.begin_restart(group, name)
+    watch.sent.add("RESTART")  # from here the restart goes on in Azure
+    wait(client, settings, poller, args.timeout, watch.progress)
+    restarted = client.container_groups.get(group, name)
+    return outcome(client, settings, args, *settle(client, settings, restarted, args.settle, watch.progress))
 
 
 def recreate(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Watch) -> int:
@@ -140,6 +200,10 @@ def run(args: argparse.Namespace, azure: Azure, settings: Settings, watch: Watch
     name = settings.container_group_name
     if args.mode == "check":
         return check(azure.read, settings, args)
+    if args.mode == "plan":
+        return show_plan(azure, settings, args)
+    if args.mode == "restart":
+        return restart(azure, settings, args, watch)
     if args.mode == "delete":
         deleted = delete(
             azure.client, settings, args.timeout, on_progress=lambda _: say(f"Deleting container group {name} ...")
@@ -152,13 +216,13 @@ def run(args: argparse.Namespace, azure: Azure, settings: Settings, watch: Watch
 def report(error: BaseException, settings: Settings, args: argparse.Namespace, watch: Watch, read: Callable) -> int:
     """What went wrong, in the reader's terms, and its exit code; re-raises what it does not know. read: the
     run's reader, for the checks that bear on the error (None: not signed in)."""
-    sent = bool(watch.sent & {"PUT", "DELETE"})
+    sent = bool(watch.sent & {"PUT", "DELETE", "RESTART"})
     if isinstance(error, TimeoutError | KeyboardInterrupt):
         timeout = isinstance(error, TimeoutError)
         say(f"error: gave up waiting after {args.timeout:g} s (--timeout)." if timeout else "interrupted.")
-        if args.mode == "check":  # it only reads
+        if args.mode in ("check", "plan"):  # it only reads
             return 4 if timeout else 130
-        what = "deletion" if args.mode == "delete" else "deployment"
+        what = {"delete": "deletion", "restart": "restart"}.get(args.mode, "deployment")
         say(f"The {what} goes on in Azure." if sent else f"The {what} was not started: nothing was sent to Azure.")
         if sent:
             last = watch.progress.last  # the group as the wait last saw it

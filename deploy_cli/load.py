@@ -56,7 +56,7 @@ def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Sett
         found = parsed(setting.name, value, setting.check, secrets, problems, setting.hidden)
         if found is not None:
             values[setting.field] = found
-    if mode != "delete":
+    if mode not in ("delete", "restart"):  # they act on the group by its name
         groups = container_settings(variables, values.get("container_group_name", "app"), problems, secrets)
         missing = missing or "ACI_IMAGE is not set" in " ".join(problems)
         values.update(groups)

@@ -220,6 +220,8 @@ SCOPES = {
     "deploy": DEPLOYING,
     "recreate": DEPLOYING,
     "check": DEPLOYING,
+    "plan": DEPLOYING,
+    "restart": {"all", "login"},
     "dry-run": {"all", "deploy"},
     "delete": {"all", "login"},
 }

@@ -63,7 +63,7 @@ def test_a_federated_token_deploys_with_no_secret_anywhere(emulator, tmp_path, i
     )
     assert token not in result.stdout + result.stderr
     # azure-identity's own client: one token POST, no discovery document, then the deployment
-    assert calls(emulator)[:2] == [("POST", "token"), ("PUT", "group")]
+    assert calls(emulator)[:3] == [("POST", "token"), ("GET", "group"), ("PUT", "group")]
     assert "provisioning state: Succeeded" in result.stdout
 
 
@@ -136,7 +136,7 @@ def test_the_azure_cli_account_deploys_for_the_subscription_with_no_credentials_
     [argv] = az_calls(tmp_path)  # one az process per run: the ARM client keeps the token
     assert argv == ["account", "get-access-token", "--output", "json", "--resource", emulator.url,
                     "--subscription", emulator.subscription_id]  # fmt: skip
-    assert calls(emulator)[:2] == [("POST", "token"), ("PUT", "group")]  # the stand-in's own sign-in, then ARM
+    assert calls(emulator)[:3] == [("POST", "token"), ("GET", "group"), ("PUT", "group")]  # the stand-in's sign-in
 
 
 def test_a_tenant_beside_the_azure_cli_is_ignored_with_a_warning_so_az_does_not_refuse(emulator, tmp_path):
@@ -201,7 +201,7 @@ def test_a_managed_identity_deploys_only_when_named_and_nothing_else_is_contacte
     assert ignored in result.stderr
     imds = emulator.requests[0]
     assert imds.path == "/metadata/identity/oauth2/token" and imds.query["client_id"] == [MANAGED_IDENTITY_CLIENT_ID]
-    assert [call for call in calls(emulator)][1] == ("PUT", "group")  # the guard saw nothing but loopback
+    assert [call for call in calls(emulator)][1:3] == [("GET", "group"), ("PUT", "group")]  # loopback only
 
 
 def test_a_managed_identity_this_machine_lacks_exits_3_with_a_hint(emulator, tmp_path):
@@ -265,8 +265,8 @@ def test_the_secret_way_sends_exactly_what_it_sent_before(emulator, tmp_path):
     result = deploy_with(emulator, tmp_path, AZURE_CLIENT_SECRET=emulator.client_secret)
     assert result.returncode == 0, result.stderr
     assert "Signing in with the service principal's client secret (ClientSecretCredential)" in result.stderr
-    assert calls(emulator) == [("GET", "openid"), ("POST", "token"), ("PUT", "group"), ("GET", "operation"),
-                               ("GET", "group")]  # fmt: skip
+    assert calls(emulator) == [("GET", "openid"), ("POST", "token"), ("GET", "group"), ("PUT", "group"),
+                               ("GET", "operation"), ("GET", "group")]  # fmt: skip
 
 
 def test_the_sign_in_line_and_errors_never_show_the_token_file_content(emulator, tmp_path, issuer_key):

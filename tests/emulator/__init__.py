@@ -67,6 +67,7 @@ class Emulator(EntraID, ContainerInstances, Network, ManagedIdentities, Registri
         self.requests: list[Record] = []
         self.tokens: dict[str, tuple[str, float]] = {}  # access token -> (audience, expiry)
         self.groups: dict[str, dict] = {}  # lowercased group path -> stored state
+        self.restarts: dict[str, int] = {}  # lowercased group path -> how often its containers were restarted
         self.operations: dict[str, str] = {}  # operation id -> group path
         self.faults: list[Fault] = []
         self.lock = threading.Lock()

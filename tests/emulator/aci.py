@@ -19,6 +19,7 @@ GROUP_PATH = re.compile(
     re.IGNORECASE,
 )
 LOGS_PATH = re.compile(GROUP_PATH.pattern + r"/containers/(?P<container>[^/]+)/logs", re.IGNORECASE)
+RESTART_PATH = re.compile(GROUP_PATH.pattern + r"/restart", re.IGNORECASE)
 OPERATION_PATH = re.compile(
     r"/subscriptions/[^/]+/providers/Microsoft\.ContainerInstance/locations/[^/]+/operations/(?P<id>[^/]+)",
     re.IGNORECASE,
@@ -84,6 +85,8 @@ class ContainerInstances:
             return 400, arm_error(*problem), {}
         with self.lock:
             existing = key in self.groups
+            if existing:  # docs: a PUT on a group that exists restarts its containers, even with nothing changed
+                self.restarts[key] = self.restarts.get(key, 0) + 1
             operation_id = str(uuid.uuid4())
             started = time.monotonic() - (self.delay if self.put_succeeded else 0)
             self.groups[key] = {"body": body, "name": match["name"], "path": path, "started": started,
@@ -96,6 +99,19 @@ class ContainerInstances:
         # recordings: 201 for a new group, 200 for an existing one; only Azure-AsyncOperation, no Retry-After
         view = self.group_view(key, pending=not self.put_succeeded)
         return (200 if existing else 201), view, {"Azure-AsyncOperation": operation}
+
+    def restart_group(self, key: str, match: re.Match) -> tuple[int, None, dict]:
+        """spec ContainerGroups_Restart: no body; recordings: 204 with Azure-AsyncOperation. The containers start
+        again, pulling their images anew (docs), so the group goes through its delay once more."""
+        with self.lock:
+            stored = self.groups[key]
+            self.restarts[key] = self.restarts.get(key, 0) + 1
+            stored.update(started=time.monotonic(), start_time=datetime.now(timezone.utc), stopped=False)
+            operation_id = str(uuid.uuid4())
+            self.operations[operation_id] = key
+        operation = f"{self.url}/subscriptions/{match['sub']}/providers/Microsoft.ContainerInstance/locations/"
+        operation += f"{stored['body']['location']}/operations/{operation_id}?api-version=2018-06-01"
+        return 204, None, {"Azure-AsyncOperation": operation}
 
     def validate(self, match: re.Match, body: dict) -> tuple[str, str] | None:
         """The checks ARM and ACI make before accepting a group, for the rules this sample relies on."""
@@ -198,12 +214,15 @@ class ContainerInstances:
         properties["provisioningState"] = phase
         if properties.get("ipAddress") and phase == "Succeeded":
             properties["ipAddress"]["ip"] = "10.0.0.4"
+        add_what_azure_adds(body, properties)
         if not pending:
             for container in properties.get("initContainers") or []:
                 container["properties"]["instanceView"] = self.container_view(phase, container, stored, init=True)
             for container in properties["containers"]:
                 container["properties"]["instanceView"] = self.container_view(phase, container, stored)
             properties["instanceView"] = self.group_instance_view(phase, stored, properties["containers"])
+            if stored.get("stopped"):  # docs: az container stop; the group keeps its settings
+                properties["instanceView"]["state"] = "Stopped"
         body.update(id=stored["path"], name=stored["name"], type="Microsoft.ContainerInstance/containerGroups")
         return body
 
@@ -286,6 +305,24 @@ class ContainerInstances:
         with self.lock:
             del self.groups[key]
         return 200, body, {}
+
+
+def add_what_azure_adds(body: dict, properties: dict) -> None:
+    """recordings (FACTS, "What GET adds to what was PUT"): the defaults and empty lists a GET answers with."""
+    body.setdefault("tags", {})
+    properties["sku"] = "Standard"
+    properties.setdefault("initContainers", [])
+    for container in properties["containers"] + properties["initContainers"]:
+        container["properties"].setdefault("environmentVariables", [])
+    for container in properties["containers"]:
+        container["properties"].setdefault("ports", [])
+    for credential in properties.get("imageRegistryCredentials") or []:
+        credential["isDelegatedIdentity"] = False
+    for identity_id, identity in ((body.get("identity") or {}).get("userAssignedIdentities") or {}).items():
+        identity.update(
+            principalId=str(uuid.uuid5(uuid.NAMESPACE_URL, identity_id.lower())),
+            clientId=str(uuid.uuid5(uuid.NAMESPACE_DNS, identity_id.lower())),
+        )
 
 
 def new_names(properties: dict) -> list[str]:
@@ -382,8 +419,8 @@ def check_network(name: str, properties: dict) -> tuple[str, str] | None:
 
 
 def route_group(emulator: ContainerInstances, method: str, path: str, query: dict, raw: bytes) -> tuple:
-    logs, group = LOGS_PATH.fullmatch(path), GROUP_PATH.fullmatch(path)
-    match = logs or group
+    logs, group, restart = LOGS_PATH.fullmatch(path), GROUP_PATH.fullmatch(path), RESTART_PATH.fullmatch(path)
+    match = logs or group or restart
     if not match:
         return 404, arm_error("InvalidResourceType", f"No route for {method} {path}."), {}
     key = path[: match.end("name")].lower()
@@ -405,23 +442,29 @@ def route_group(emulator: ContainerInstances, method: str, path: str, query: dic
         }
         return 409, body, {}
     if method == "PUT" and group:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return 400, arm_error("InvalidRequestContent", "The request content was not valid JSON."), {}
-        credentials = (body.get("properties") or {}).get("imageRegistryCredentials") or []
-        if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION and any("identity" in c for c in credentials):
-            # docs (SupportArticles-docs, acr-image-pull-failures-managed-identity.md): only identity credentials
-            message = f"Identity in 'imageRegistryCredentials' of container group '{group['name']}' is not supported."
-            return 400, arm_error("InvalidImageRegistryCredentialType", message), {}
-        return emulator.put_group(path, group, body)
+        return put_route(emulator, path, group, query, raw)
     if method == "DELETE" and group:
         return emulator.delete_group(key)
     if key not in emulator.groups:
         message = f"The Resource 'Microsoft.ContainerInstance/containerGroups/{match['name']}' under resource "
         return 404, arm_error("ResourceNotFound", message + f"group '{match['rg']}' was not found."), {}
+    if method == "POST" and restart:
+        return emulator.restart_group(key, restart)
     if method == "GET" and logs:
         return (*emulator.logs(key, logs["container"], int(query.get("tail", ["0"])[0]) or None), {})
     if method == "GET":
         return 200, emulator.group_view(key), {}
     return 405, arm_error("MethodNotAllowed", f"{method} is not supported here."), {}
+
+
+def put_route(emulator: ContainerInstances, path: str, group: re.Match, query: dict, raw: bytes) -> tuple:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return 400, arm_error("InvalidRequestContent", "The request content was not valid JSON."), {}
+    credentials = (body.get("properties") or {}).get("imageRegistryCredentials") or []
+    if query.get("api-version", [""])[0] < IDENTITY_PULL_API_VERSION and any("identity" in c for c in credentials):
+        # docs (SupportArticles-docs, acr-image-pull-failures-managed-identity.md): only identity credentials
+        message = f"Identity in 'imageRegistryCredentials' of container group '{group['name']}' is not supported."
+        return 400, arm_error("InvalidImageRegistryCredentialType", message), {}
+    return emulator.put_group(path, group, body)
