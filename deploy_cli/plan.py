@@ -126,7 +126,7 @@ def plan(live: ContainerGroup | None, settings: Settings) -> Plan:
         return Plan("refused", f"Azure cannot change these settings of {name} in place:", refused)
     if state in ENDED and live.provisioning_state != "Failed":
         says = f"container group {name} has {'stopped' if state == 'Stopped' else 'finished'} (state {state}): a "
-        return Plan("new", says + "deploy deploys it as new", changed + secure)
+        return Plan("new", says + "deploy deploys it as new", changed)
     if changed:
         says = f"a deploy updates {name} in place; its containers restart, and its private IP may change:"
         return Plan("update", says, changed + secure)
