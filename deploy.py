@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started by a parent that ignores it
     try:  # imported here, so that `import deploy` loads the sample alone
-        from deploy_cli import commands, load, reads, sign_in
+        from deploy_cli import commands, load, sign_in
     except ModuleNotFoundError as error:
         if error.name != "deploy_cli":
             raise
@@ -362,14 +362,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "dry-run":
             return commands.dry_run(settings)
         credential = sign_in.credential(settings)  # one for the whole run: its tokens are reused
-        azure = commands.Azure(create_client(settings, credential), reads.arm_reader(settings, credential))
+        azure = commands.Azure(create_client(settings, credential), credential, settings)
     except load.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         return commands.run(args, azure, settings, watch)
     except (Exception, KeyboardInterrupt) as error:
-        return commands.report(error, settings, args, watch, azure.read)
+        return commands.report(error, settings, args, watch, azure)
 
 
 NO_CLI = (

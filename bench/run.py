@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.emulator import Emulator  # noqa: E402
 
 METRICS = {  # key: (column title, format)
+    "launch_to_first": ("launch → first request (s)", "{:.3f}"),
     "launch_to_put": ("launch → PUT (s)", "{:.3f}"),
     "detection": ("outcome → exit (s)", "{:.2f}"),
     "wall": ("wall time (s)", "{:.1f}"),
@@ -119,6 +120,7 @@ def run_once(emulator: Emulator, tool: tuple, name: str) -> dict[str, float]:
     put = next(record for record in emulator.requests if record.method == "PUT")
     after_put = [record for record in emulator.requests if record.at > put.at]
     return {
+        "launch_to_first": emulator.requests[0].at - launched,
         "launch_to_put": put.at - launched,
         "detection": exited - emulator.outcome_at(name),
         "wall": exited - launched,
@@ -126,6 +128,19 @@ def run_once(emulator: Emulator, tool: tuple, name: str) -> dict[str, float]:
         "waiting_rate": len(after_put) / (exited - put.at),
         "peak_mb": usage.ru_maxrss / 1024,
     }
+
+
+# What each request of a run is, by the first part of its path found.
+KINDS = [("openid-configuration", "GET openid-configuration (MSAL's discovery of the authority)"),
+         ("/token", "POST token (the one sign-in)"), ("/operations/", "GET operation (the status, every 2 s)"),
+         ("/containerGroups/", "{method} group"), ("/subscriptions", "{method} account")]  # fmt: skip
+
+
+def sequence(emulator: Emulator) -> str:
+    """The requests of the last run, in the order each kind first came, with how many of each."""
+    kinds = [next(kind for part, kind in KINDS if part.lower() in r.path.lower()).format(method=r.method)
+             for r in emulator.requests]  # fmt: skip
+    return ", ".join(f"{kinds.count(kind)} × {kind}" for kind in dict.fromkeys(kinds))
 
 
 def dry_run_seconds(runs: int) -> list[float]:
@@ -143,7 +158,7 @@ def cell(values: list[float], fmt: str) -> str:
     return fmt.format(mid) if low == high else f"{fmt.format(mid)} ({fmt.format(low)}-{fmt.format(high)})"
 
 
-def markdown(results: dict, dry_runs: list[float], runs: dict[float, int]) -> str:
+def markdown(results: dict, dry_runs: list[float], runs: dict[float, int], sequences: dict) -> str:
     lines = [
         "| provisioning delay | tool | " + " | ".join(title for title, _ in METRICS.values()) + " |",
         "|---|---|" + "---:|" * len(METRICS),
@@ -164,6 +179,10 @@ def markdown(results: dict, dry_runs: list[float], runs: dict[float, int]) -> st
         f"Medians, with min-max in brackets; {counts} per tool, in turn (each tool first as often). "
         f"`deploy.py --dry-run`: {cell(dry_runs, '{:.2f}')} s over {len(dry_runs)} runs.",
         f"Machine: {machine}; {packages}. Command: `python bench/run.py`.",
+        "",
+        "The requests of the last run of each, in the order each kind first came:",
+        "",
+        *(f"- {delay:g} s, {tool}: {requests}" for (delay, tool), requests in sequences.items()),
     ]
     return "\n".join(lines) + "\n"
 
@@ -208,6 +227,7 @@ def main() -> None:
     parser.add_argument("--az", default=shutil.which("az"), help="the az CLI to compare (default: az on PATH)")
     args = parser.parse_args()
     results: dict = {}
+    sequences: dict = {}
     serial = itertools.count()
     phases = ((0.0, args.startup_runs), (5.0, args.runs), (20.0, args.long_runs))
     runs = {delay: count for delay, count in phases if count}
@@ -220,10 +240,11 @@ def main() -> None:
                 for tool in names[run % len(names) :] + names[: run % len(names)]:  # each tool leads in turn
                     sample = run_once(emulator, commands[tool], f"bench-{next(serial)}")
                     results.setdefault((delay, tool), []).append(sample)
+                    sequences[(delay, tool)] = sequence(emulator)
                     print(f"{delay:g} s  {tool:<24} " + "  ".join(f"{k}={v:.2f}" for k, v in sample.items()),
                           file=sys.stderr, flush=True)  # fmt: skip
                     time.sleep(0.5)  # let the machine settle, so no run starts in the wake of the last
-    table = markdown(results, dry_run_seconds(5), runs)
+    table = markdown(results, dry_run_seconds(5), runs, sequences)
     (ROOT / "bench" / "results.md").write_text(table)
     chart(results, ROOT / "bench" / "results.png")
     print(table)

@@ -2,14 +2,15 @@
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import re
 import sys
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -21,7 +22,6 @@ from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance.models import ContainerGroup
 
 from deploy import ContainerSettings, Settings, build_container_group, create_or_update, delete, wait
-from deploy_cli.check import NEW_GROUP_NEEDS, check, explain, finding_lines, run_checks
 from deploy_cli.hints import (
     command,
     error_code,
@@ -38,11 +38,27 @@ from deploy_cli.progress import Progress, instance_views, say, settle, show_logs
 SECURE_PLACEHOLDER = "<secure value not shown>"
 
 
-class Azure(NamedTuple):
+@dataclasses.dataclass
+class Azure:
     """The ARM client and --check's reader, both signed in with the run's one credential."""
 
     client: ContainerInstanceManagementClient
-    read: Callable[..., dict]
+    credential: TokenCredential
+    settings: Settings
+
+    @functools.cached_property
+    def read(self) -> Callable[..., dict]:
+        from deploy_cli.reads import arm_reader  # as checks() below: only a run that reads needs it
+
+        return arm_reader(self.settings, self.credential)
+
+
+def checks():
+    """The checks of --check, loaded when a run reads what the deployment depends on: a deploy that succeeds
+    never does, and starts sooner without them."""
+    from deploy_cli import check
+
+    return check
 
 
 @dataclasses.dataclass
@@ -140,7 +156,7 @@ def deploy(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Wa
         events = warning_events(client, settings)  # accepted, then failed
         report_error(error, settings, args, events=events)
         code = error_code(error)  # "Failed" is any failed operation: the events say which
-        explain(event_names(events) + [code] * (code != "Failed"), settings, args, azure.read)
+        checks().explain(event_names(events) + [code] * (code != "Failed"), settings, args, azure.read)
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
     return outcome(client, settings, args, *settle(client, settings, deployed, args.settle, show))
@@ -175,8 +191,8 @@ def recreate(azure: Azure, settings: Settings, args: argparse.Namespace, watch: 
     """Check what the new group needs; delete the group if it exists, wait until it is gone, then deploy it anew."""
     deadline = time.monotonic() + args.timeout
     say("Checking what the new group depends on before deleting the old one ...")
-    findings = run_checks(azure.read, settings, NEW_GROUP_NEEDS)
-    for line in finding_lines(findings, settings, args):
+    findings = checks().run_checks(azure.read, settings, checks().NEW_GROUP_NEEDS)
+    for line in checks().finding_lines(findings, settings, args):
         say("  " + line)
     if any(verdict == "problem" for verdict, *_ in findings):
         say("error: --recreate stopped before deleting anything: fix the problem above first (nothing was changed)")
@@ -189,7 +205,7 @@ def recreate(azure: Azure, settings: Settings, args: argparse.Namespace, watch: 
     try:
         code = deploy(azure, settings, left, watch)
     except (Exception, KeyboardInterrupt) as error:  # reported first, then the note on what is gone
-        code = report(error, settings, args, watch, azure.read)
+        code = report(error, settings, args, watch, azure)
     if gone and code != 0:
         say(f"note: --recreate deleted the old container group {name}: it is gone, and the new one is not running")
     return code
@@ -199,7 +215,7 @@ def run(args: argparse.Namespace, azure: Azure, settings: Settings, watch: Watch
     """Check, delete, recreate or deploy, as asked; the exit code."""
     name = settings.container_group_name
     if args.mode == "check":
-        return check(azure.read, settings, args)
+        return checks().check(azure.read, settings, args)
     if args.mode == "plan":
         return show_plan(azure, settings, args)
     if args.mode == "restart":
@@ -213,9 +229,9 @@ def run(args: argparse.Namespace, azure: Azure, settings: Settings, watch: Watch
     return (recreate if args.mode == "recreate" else deploy)(azure, settings, args, watch)
 
 
-def report(error: BaseException, settings: Settings, args: argparse.Namespace, watch: Watch, read: Callable) -> int:
-    """What went wrong, in the reader's terms, and its exit code; re-raises what it does not know. read: the
-    run's reader, for the checks that bear on the error (None: not signed in)."""
+def report(error: BaseException, settings: Settings, args: argparse.Namespace, watch: Watch, azure: Azure) -> int:
+    """What went wrong, in the reader's terms, and its exit code; re-raises what it does not know. azure: the
+    run's client and reader, for the checks that bear on the error."""
     sent = bool(watch.sent & {"PUT", "DELETE", "RESTART"})
     if isinstance(error, TimeoutError | KeyboardInterrupt):
         timeout = isinstance(error, TimeoutError)
@@ -229,7 +245,7 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace, w
             views = instance_views(last) if last else []
             states = [getattr(getattr(view, "current_state", None), "state", "") for _, view in views]
             waiting = "Waiting" in states or not views  # not seen yet: before its first state, it waits
-            explain(["Waiting"] if timeout and waiting else [], settings, args, read)
+            checks().explain(["Waiting"] if timeout and waiting else [], settings, args, azure.read)
             still_exists(settings, args, "is in Azure")
         return 4 if timeout else 130
     if isinstance(error, ClientAuthenticationError) and unreachable(error):  # not a problem with the credentials
@@ -239,7 +255,7 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace, w
     if isinstance(error, HttpResponseError):
         report_error(error, settings, args)
         if args.mode in ("deploy", "recreate") and not isinstance(error, ClientAuthenticationError):
-            explain([error_code(error)], settings, args, read)
+            checks().explain([error_code(error)], settings, args, azure.read)
         return 3 if isinstance(error, ClientAuthenticationError) or error.status_code == 403 else 1
     if isinstance(error, ServiceRequestError | ServiceResponseError):  # after azure-core's retries
         report_unreachable(error, settings.resource_manager_endpoint)

@@ -3,7 +3,6 @@
 import argparse
 import codecs
 import dataclasses
-import difflib
 import io
 import os
 import re
@@ -86,6 +85,8 @@ def setting_warnings(variables: dict[str, str]) -> list[str]:
             continue
         prefix = UNKNOWN_CONTAINER_SETTING.match(key)
         candidates = [prefix[0] + suffix for suffix in SUFFIXES] if prefix else known
+        import difflib  # only for a name it does not read: a run with none starts without it
+
         close = difflib.get_close_matches(key, candidates, 1)
         guess = f"; did you mean {close[0]}?" if close else ""
         warnings.append(f"{key} is not a setting deploy.py reads, so it is ignored{guess}")
