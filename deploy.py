@@ -20,9 +20,10 @@ USAGE:
     AZURE_CLIENT_ID), or AZURE_TOKEN_CREDENTIALS names a way. Every setting: docs/configuration.md.
 
 EXIT CODES:
-    0 done, 1 Azure rejected the request, the deployment failed, a container is not running or --check
-    found a problem, 2 configuration or usage error (nothing sent), 3 sign-in or authorization failed,
-    4 gave up waiting (--timeout), 130 interrupted (Ctrl-C).
+    0 done, 1 Azure rejected the request, the deployment failed, Azure could not be reached, a container
+    is not running, --check found a problem or --plan a change Azure refuses in place, 2 configuration or
+    usage error (nothing sent), 3 sign-in or authorization failed, 4 gave up waiting (--timeout),
+    130 interrupted (Ctrl-C).
 """
 
 if __name__ == "__main__":  # Ctrl-C while the libraries load: "interrupted.", not a traceback
@@ -106,8 +107,7 @@ class Settings:
     shared_dir: str = ""  # an empty directory mounted at this path in every container, init containers too
     restart_policy: str = "Always"
     dns_servers: tuple[str, ...] = ()
-    # Who deploys: azure_cli, federated_token, managed_identity, certificate or client_secret.
-    sign_in: str = "azure_cli"
+    sign_in: str = "azure_cli"  # azure_cli, federated_token, managed_identity, certificate or client_secret
     tenant_id: str = ""
     client_id: str = ""
     federated_token_file: str = ""
@@ -134,7 +134,9 @@ def create_credential(settings: Settings) -> TokenCredential:
     cloud = {"authority": settings.authority_host, "disable_instance_discovery": own_cloud, **waits(settings)}
     tenant, client = settings.tenant_id, settings.client_id
     match settings.sign_in:
-        case "azure_cli":  # a person after `az login`, or CI after azure/login: az's account, for this subscription
+        # A person after `az login`, or CI after azure/login: az's account, for this subscription. A secret,
+        # certificate or token file names another way: with it, sign_in must say which (ValueError below).
+        case "azure_cli" if not (settings.client_secret or settings.certificate_path or settings.federated_token_file):
             return AzureCliCredential(subscription=settings.subscription_id)
         case "federated_token":  # CI with OIDC (GitHub Actions, GitLab, Azure DevOps): a short-lived token, no secret
             token_file = settings.federated_token_file
@@ -146,7 +148,7 @@ def create_credential(settings: Settings) -> TokenCredential:
             return CertificateCredential(tenant, client, settings.certificate_path, password=password, **cloud)
         case "client_secret":  # a service principal with a secret: the least preferred way, a password to keep
             return ClientSecretCredential(tenant, client, settings.client_secret, **cloud)
-    raise ValueError(f"unknown sign_in {settings.sign_in!r}")
+    raise ValueError(f"sign_in={settings.sign_in!r} is not a way to sign in with the credentials given")
 
 
 # [END credential]
@@ -195,12 +197,15 @@ def build_container_group(settings: Settings) -> ContainerGroup:
 
     # One emptyDir volume, mounted at the same path in every container: how they hand files to each other.
     mounts = [VolumeMount(name=SHARED_VOLUME, mount_path=settings.shared_dir)] if settings.shared_dir else None
+    # Azure refuses a private IP with no port (MissingIpAddressPorts): with none opened, the first container opens 80.
+    none = not any(c.ports for c in settings.containers)
+    opened = {c.name: (80,) if none and c is settings.containers[0] else c.ports for c in settings.containers}
     containers = [
         Container(
             name=c.name,
             image=c.image,
             command=list(c.command) or None,
-            ports=[ContainerPort(port=port, protocol="TCP") for port in c.ports] or None,
+            ports=[ContainerPort(port=port, protocol="TCP") for port in opened[c.name]] or None,
             environment_variables=environment(c),
             resources=ResourceRequirements(requests=ResourceRequests(cpu=c.cpu, memory_in_gb=c.memory_in_gb)),
             volume_mounts=mounts,
@@ -219,7 +224,7 @@ def build_container_group(settings: Settings) -> ContainerGroup:
         for c in settings.init_containers
     ]
     # Containers share one IP (and reach each other on localhost): it opens every container's ports.
-    ports = dict.fromkeys(port for c in settings.containers for port in c.ports)
+    ports = dict.fromkeys(port for c in settings.containers for port in opened[c.name])
     # The same identity is attached to the group and named as the credential of each registry, so ACI
     # pulls with an Entra token for that identity: no admin user and no registry password exist anywhere.
     servers = registry_servers([c.image for c in settings.containers + settings.init_containers])
@@ -255,8 +260,7 @@ def build_container_group(settings: Settings) -> ContainerGroup:
 def wait(client: ContainerInstanceManagementClient, settings: Settings, poller: LROPoller, timeout: float, on_progress):
     """Azure's verdict on an operation on the group (its result); on_progress sees the group every few seconds.
     Raises TimeoutError after timeout seconds (the operation goes on in Azure)."""
-    deadline = time.monotonic() + timeout
-    group, name = settings.resource_group, settings.container_group_name
+    deadline, group, name = time.monotonic() + timeout, settings.resource_group, settings.container_group_name
     while True:
         poller.wait(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
         if poller.done():
@@ -315,10 +319,13 @@ def parse_args(argv: list[str] | None, settings_help: str = ""):
     """The command line as an argparse.Namespace: mode, env_file, timeout, settle, verbose."""
     import argparse
 
+    head, _, usage = __doc__.partition("USAGE:\n")  # argparse prints the usage line itself, from the flags
     parser = argparse.ArgumentParser(
-        description=__doc__, epilog=settings_help, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=head + usage.split("\n", 3)[3],
+        epilog=settings_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--env-file", help="settings file (default: .env, if present)")
+    parser.add_argument("--env-file", metavar="PATH", help="settings file (default: .env, if present)")
     # One destination for the mode, as json.tool does: the flags exclude each other.
     modes = parser.add_mutually_exclusive_group()
     for flag, what in (
@@ -331,15 +338,26 @@ def parse_args(argv: list[str] | None, settings_help: str = ""):
     ):
         modes.add_argument(flag, dest="mode", action="store_const", const=flag[2:], help=what)
     parser.set_defaults(mode="deploy")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the outcome (1800)")
-    parser.add_argument("--settle", type=float, default=10, help="seconds to watch the containers after success (10)")
+    parser.add_argument("--timeout", type=float, default=1800, metavar="SECONDS", help="seconds to wait in all (1800)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help=f"seconds to watch the containers after success (10; {SETTLE_MAX} at most)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="more detail on stderr (never a secret)")
     args = parser.parse_args(argv)
     if not 0 < args.timeout < float("inf"):
         parser.error("--timeout must be a positive number of seconds, for example --timeout 600")
-    if not 0 <= args.settle < float("inf"):
-        parser.error("--settle must be 0 or a positive number of seconds, for example --settle 30")
+    if args.settle is not None and args.mode in ("dry-run", "check", "plan", "delete"):
+        parser.error(f"--settle watches the containers after a deploy, --recreate or --restart, not --{args.mode}")
+    if not 0 <= (args.settle or 0) <= SETTLE_MAX:
+        parser.error(f"--settle must be 0 to {SETTLE_MAX} seconds, for example --settle 30 (--timeout bounds it too)")
+    args.settle = 10.0 if args.settle is None else args.settle
     return args
+
+
+SETTLE_MAX = 600  # a watch longer than ten minutes is monitoring, not a deployment's outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,10 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as error:
         if error.name != "deploy_cli":
             raise
-        print(f"error: {NO_CLI}", file=sys.stderr)
+        sys.stderr.write(
+            f"error: the command line is the {error.name} folder beside deploy.py, which is not here; the "
+            "sample above needs only requirements.txt: import deploy, or copy the folder too\n"
+        )
         return 2
     args = parse_args(argv, load.settings_help())
-    watch = commands.Watch(sent=commands.log_requests(args.verbose))
+    watch = commands.watch(args)  # what goes out, and the deadline --timeout sets for the whole run
     try:
         settings = load.settings_from(args)
         if args.mode == "dry-run":
@@ -366,16 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     except load.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    commands.bound_the_first_answer(watch, settings, args)
     try:
         return commands.run(args, azure, settings, watch)
     except (Exception, KeyboardInterrupt) as error:
         return commands.report(error, settings, args, watch, azure)
 
-
-NO_CLI = (
-    "the command line is the deploy_cli folder beside deploy.py, which is not here; the sample above needs only "
-    "requirements.txt: import deploy, or copy the folder too"
-)
 
 if __name__ == "__main__":
     sys.modules.setdefault("deploy", sys.modules[__name__])  # the command line imports this file as deploy

@@ -87,7 +87,9 @@ READS = {
         missing=Missing(
             verdict="problem",
             text="does not exist",
-            fix="az identity create -g {identity_group} -n {identity} -l {wanted}",
+            fix="az identity create -g {identity_group} -n {identity} -l {wanted}; a new identity is a new principal: "
+            "give it the pull role on the registry (az role assignment create --assignee-object-id <its principalId> "
+            "--assignee-principal-type ServicePrincipal --role AcrPull --scope <registry ID>)",
         ),
         reader="Reader (or Managed Identity Operator) on identity {identity}",
     ),
@@ -197,6 +199,13 @@ RULES = (
     Rule(
         check="pull role",
         verdict="warning",
+        when=lambda facts: facts["pulling"] and facts["conditions"],
+        text="{pulling} is assigned with a condition that may not let the identity read {repositories}: {conditions}",
+        fix="az role assignment list --assignee {principal} --scope {registry_id} --query [].condition",
+    ),
+    Rule(
+        check="pull role",
+        verdict="warning",
         when=lambda facts: facts["pulling"] and facts["fresh"],
         text="{pulling} was assigned {age} minutes ago: a role assignment can take up to 30 minutes to apply; run "
         "again after that",
@@ -207,6 +216,13 @@ RULES = (
         when=lambda facts: facts["changed"],
         text="exists, and Azure cannot change these in place: {changed}",
         fix="python deploy.py --recreate",
+    ),
+    Rule(
+        check="provider",
+        verdict="problem",
+        when=lambda facts: not facts["offered"],
+        text="does not offer container groups in {wanted}; the closest region that does is {closest}",
+        fix="set AZURE_LOCATION={closest}, with a virtual network in that region",
     ),
     Rule(
         check="provider",

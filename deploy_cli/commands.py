@@ -5,10 +5,13 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -26,6 +29,7 @@ from deploy_cli.hints import (
     command,
     error_code,
     event_names,
+    follow_it,
     report_error,
     report_unreachable,
     still_exists,
@@ -65,21 +69,64 @@ def checks():
 class Watch:
     """What the run sent (a PUT or DELETE: Azure has it) and saw: what the report of a timeout or Ctrl-C needs."""
 
-    sent: set[str]
+    deadline: float  # time.monotonic() when --timeout runs out: it bounds the whole run, the settle watch too
+    sent: set[str] = dataclasses.field(default_factory=set)  # the HTTP methods that went out
+    host: str = ""  # the host of the last request that went out
+    answered: threading.Event = dataclasses.field(default_factory=threading.Event)  # ARM has answered once
+    arm_host: str = ""
     progress: Progress = dataclasses.field(default_factory=Progress)
 
+    def note(self, record: logging.LogRecord) -> bool:
+        """A filter on azure-core's HTTP log: what went out, and whether ARM has answered yet."""
+        message = record.getMessage()
+        self.sent.update(re.findall(r"Request method: '(\w+)'", message))
+        url = re.search(r"Request URL: '([^']+)'", message)
+        self.host = urlsplit(url[1]).netloc if url else self.host
+        if message.startswith("Response status") and self.host == self.arm_host:
+            self.answered.set()
+        return True
 
-def log_requests(verbose: bool) -> set[str]:
-    """Logging as -v asks; the set that azure-core's HTTP logging policy fills with each method that goes out."""
+    def settle(self, args: argparse.Namespace) -> float:
+        """The seconds of the settle watch: --settle, or what --timeout leaves of it."""
+        return max(0.0, min(args.settle, self.deadline - time.monotonic()))
+
+
+def watch(args: argparse.Namespace) -> Watch:
+    """The run's Watch, its deadline from --timeout, noting each request azure-core's HTTP logging policy sees."""
+    run = Watch(deadline=time.monotonic() + args.timeout)
+    log_requests(args.verbose, run)
+    return run
+
+
+def log_requests(verbose: bool, watch: Watch) -> None:
+    """Logging as -v asks; watch notes each request that azure-core's HTTP logging policy sees go out."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
     # Azure's INFO logs redact headers and omit bodies; never set logging_enable, which logs both.
     logging.getLogger("azure").setLevel(logging.INFO if verbose else logging.ERROR)
     http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
     http_log.setLevel(logging.INFO)
     http_log.propagate = verbose  # shown with -v only; the filter always notes what went out
-    sent: set[str] = set()
-    http_log.addFilter(lambda record: sent.update(re.findall(r"Request method: '(\w+)'", record.getMessage())) or 1)
-    return sent
+    http_log.addFilter(watch.note)
+
+
+def bound_the_first_answer(watch: Watch, settings: Settings, args: argparse.Namespace) -> threading.Timer:
+    """--timeout bounds sign-in and the first request in all: azure-core waits for each answer and retries, so an
+    endpoint that accepts and never answers would hold the run for several times --timeout. Before ARM has
+    answered once, nothing but sign-in and reads went out."""
+    watch.arm_host = urlsplit(settings.resource_manager_endpoint).netloc
+
+    def expire() -> None:
+        if not watch.answered.is_set():
+            host = watch.host or urlsplit(settings.authority_host).netloc
+            say(f"error: no answer from {host} within --timeout {args.timeout:g} s; nothing was sent to Azure")
+            say(f"hint: check the network, DNS, any proxy (HTTPS_PROXY) and the endpoint settings for {host}")
+            sys.stdout.flush()
+            os._exit(1)  # the thread waiting for the answer cannot be stopped otherwise
+
+    timer = threading.Timer(max(0.0, watch.deadline - time.monotonic()) + 0.5, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def dry_run_body(settings: Settings) -> dict:
@@ -110,7 +157,7 @@ def read_live(client: ContainerInstanceManagementClient, settings: Settings) -> 
 def outcome(client, settings: Settings, args: argparse.Namespace, group: ContainerGroup, restarted: dict) -> int:
     """The summary on stdout, the end of the log of each container that is not running; the exit code."""
     text, stopped = summary(group)
-    print(text)
+    print(text, flush=True)  # before the logs on stderr, where both streams share one terminal or pipe
     show_logs(client, settings, {**stopped, **restarted})
     if stopped or restarted:
         still_exists(settings, args)
@@ -140,6 +187,10 @@ def deploy(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Wa
             say(line)
     if found.action == "nothing":
         return outcome(client, settings, args, live, {})
+    if found.action == "pending":
+        print(summary(live)[0])
+        say("Run the same command again later to see its outcome, or follow it with az container show.")
+        return 4
     say(
         f"Deploying container group {settings.container_group_name} in resource group {settings.resource_group} "
         f"({settings.location}) ..."
@@ -159,7 +210,8 @@ def deploy(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Wa
         checks().explain(event_names(events) + [code] * (code != "Failed"), settings, args, azure.read)
         still_exists(settings, args, "still exists in Azure and keeps trying")
         return 1
-    return outcome(client, settings, args, *settle(client, settings, deployed, args.settle, show))
+    show(deployed)  # the outcome's states and events, before the settle watch says it starts
+    return outcome(client, settings, args, *settle(client, settings, deployed, watch.settle(args), show))
 
 
 def show_plan(azure: Azure, settings: Settings, args: argparse.Namespace) -> int:
@@ -184,12 +236,12 @@ def restart(azure: Azure, settings: Settings, args: argparse.Namespace, watch: W
     watch.sent.add("RESTART")  # from here the restart goes on in Azure
     wait(client, settings, poller, args.timeout, watch.progress)
     restarted = client.container_groups.get(group, name)
-    return outcome(client, settings, args, *settle(client, settings, restarted, args.settle, watch.progress))
+    watch.progress(restarted)
+    return outcome(client, settings, args, *settle(client, settings, restarted, watch.settle(args), watch.progress))
 
 
 def recreate(azure: Azure, settings: Settings, args: argparse.Namespace, watch: Watch) -> int:
     """Check what the new group needs; delete the group if it exists, wait until it is gone, then deploy it anew."""
-    deadline = time.monotonic() + args.timeout
     say("Checking what the new group depends on before deleting the old one ...")
     findings = checks().run_checks(azure.read, settings, checks().NEW_GROUP_NEEDS)
     for line in checks().finding_lines(findings, settings, args):
@@ -201,7 +253,7 @@ def recreate(azure: Azure, settings: Settings, args: argparse.Namespace, watch: 
     gone = delete(
         azure.client, settings, args.timeout, on_progress=lambda _: say(f"Deleting container group {name} ...")
     )
-    left = argparse.Namespace(**{**vars(args), "timeout": deadline - time.monotonic()})
+    left = argparse.Namespace(**{**vars(args), "timeout": watch.deadline - time.monotonic()})
     try:
         code = deploy(azure, settings, left, watch)
     except (Exception, KeyboardInterrupt) as error:  # reported first, then the note on what is gone
@@ -244,9 +296,9 @@ def report(error: BaseException, settings: Settings, args: argparse.Namespace, w
             last = watch.progress.last  # the group as the wait last saw it
             views = instance_views(last) if last else []
             states = [getattr(getattr(view, "current_state", None), "state", "") for _, view in views]
-            waiting = "Waiting" in states or not views  # not seen yet: before its first state, it waits
-            checks().explain(["Waiting"] if timeout and waiting else [], settings, args, azure.read)
-            still_exists(settings, args, "is in Azure")
+            # A container seen waiting at the timeout may wait for the network (INTERFACE); nothing seen, nothing read.
+            checks().explain(["Waiting"] if timeout and "Waiting" in states else [], settings, args, azure.read)
+            follow_it(settings, args)
         return 4 if timeout else 130
     if isinstance(error, ClientAuthenticationError) and unreachable(error):  # not a problem with the credentials
         report_unreachable(unreachable(error), settings.authority_host)

@@ -78,34 +78,61 @@ def container_from(variables: dict[str, str], prefix: str, name: str, problems: 
     return ContainerSettings(name=name, **fields, **environment)
 
 
+def check_names(sidecars: dict[str, list[str]], numbered: dict[int, set[str]], problems: list[str]) -> None:
+    """A sidecar's name is letters and digits; a numbered init container is 2 or more, written one way."""
+    for name, keys in sidecars.items():
+        if not re.fullmatch(r"[A-Za-z0-9]{1,63}", name):
+            problems.append(
+                f"{', '.join(keys)}: the sidecar name {name!r} must be 1-63 letters and digits (no _ or -); for "
+                "example ACI_SIDECAR_LOGS_IMAGE"
+            )
+    for number, texts in sorted(numbered.items()):
+        if len(texts) > 1:
+            written = " and ".join(f"ACI_INIT_{text}_..." for text in sorted(texts))
+            problems.append(f"{written} are both init container {number}: write its number one way, such as {number}")
+        elif number < 2:
+            problems.append(f"ACI_INIT_{number}_...: numbered init containers start at 2; ACI_INIT_IMAGE is the first")
+
+
 def container_settings(variables: dict[str, str], group_name: str, problems: list[str], secrets: set[str]) -> dict:
     """The app containers (the main one, then the sidecars by name) and the init containers in order."""
-    sidecars = sorted({m["name"] for key in variables if (m := SIDECAR.fullmatch(key))})
-    numbered = dict(
-        sorted({int(m["number"]): m["number"] for key in variables if (m := NUMBERED_INIT.fullmatch(key))}.items())
-    )
-    for name in (name for name in sidecars if not re.fullmatch(r"[A-Za-z0-9]{1,63}", name)):
-        problems.append(
-            f"ACI_SIDECAR_{name}_...: the sidecar name {name!r} must be 1-63 letters and digits; for "
-            "example ACI_SIDECAR_LOGS_IMAGE"
-        )
-    for number in (n for n in numbered if n < 2):
-        problems.append(f"ACI_INIT_{number}_...: numbered init containers start at 2; ACI_INIT_IMAGE is the first")
-    app = [("ACI_", group_name)] + [(f"ACI_SIDECAR_{n}_", n.lower()) for n in sidecars if n.isalnum()]
-    inits = [("ACI_INIT_", "init")] + [(f"ACI_INIT_{text}_", f"init-{n}") for n, text in numbered.items() if n >= 2]
+    sidecars: dict[str, list[str]] = {}  # sidecar name -> its variables, as typed
+    numbered: dict[int, set[str]] = {}  # init container number -> how it is written (3, 03)
+    for key in sorted(variables):
+        if sidecar := SIDECAR.fullmatch(key):
+            sidecars.setdefault(sidecar["name"], []).append(key)
+        elif init := NUMBERED_INIT.fullmatch(key):
+            numbered.setdefault(int(init["number"]), set()).add(init["number"])
+    check_names(sidecars, numbered, problems)
+    app = [("ACI_", group_name)] + [(f"ACI_SIDECAR_{n}_", n.lower()) for n in sorted(sidecars) if n.isalnum()]
+    inits = [("ACI_INIT_", "init")]
+    inits += [(f"ACI_INIT_{min(texts)}_", f"init-{n}") for n, texts in sorted(numbered.items()) if n >= 2]
     found = {
         kind: [c for prefix, name in pairs if (c := container_from(variables, prefix, name, problems, secrets))]
         for kind, pairs in (("containers", app), ("init_containers", inits))
     }
-    names = [c.name for c in found["containers"] + found["init_containers"]]
-    for name in sorted({name for name in names if names.count(name) > 1}):
-        problems.append(f"two containers are named {name!r}: give the sidecar (ACI_SIDECAR_<NAME>_...) another name")
+    # A sidecar may not take the name of the main container, an init container or another sidecar.
+    taken = {c.name: f"init container {c.name}" for c in found["init_containers"]} | {group_name: "the main container"}
+    typed = {name: prefix for prefix, name in app}
+    for container in found["containers"][1:]:
+        if container.name in taken:
+            problems.append(
+                f"{typed[container.name]}IMAGE: the sidecar {container.name!r} has the name of "
+                f"{taken[container.name]}; give it another name, such as ACI_SIDECAR_LOGS_IMAGE"
+            )
+        taken.setdefault(container.name, f"the sidecar of {typed[container.name]}IMAGE")
     return {kind: tuple(containers) for kind, containers in found.items()}
 
 
 def prefix_of(container: ContainerSettings | Container, group_name: str) -> str:
     """The settings prefix of an app container, from its name."""
     return "ACI_" if container.name == group_name else f"ACI_SIDECAR_{container.name.upper()}_"
+
+
+def init_prefix(name: str) -> str:
+    """The settings prefix of an init container: init is ACI_INIT_, init-3 is ACI_INIT_3_."""
+    number = name.removeprefix("init").lstrip("-")
+    return f"ACI_INIT_{number}_" if number else "ACI_INIT_"
 
 
 def group_checks(groups: dict, problems: list[str]) -> list[str]:
@@ -146,6 +173,18 @@ def group_checks(groups: dict, problems: list[str]) -> list[str]:
             warnings.append(
                 f"{keys}: {total:g} in all; groups above {limits} may fail for lack of capacity in the region"
             )
+    return warnings + registry_checks(groups, problems)
+
+
+def registry_checks(groups: dict, problems: list[str]) -> list[str]:
+    """The registries the images come from: one credential each, and init images that may not pull. Warnings."""
+    containers, warnings = groups["containers"], []
+    for init in (c for c in groups["init_containers"] if registry_servers([c.image])):
+        warnings.append(
+            f"{init_prefix(init.name)}IMAGE: {init.image} is in an Azure Container Registry. ACI documents that init "
+            "containers cannot use the group's managed identities, and no public report shows such an image pulled "
+            "with it: prefer a public image for init containers, or try it first (docs/containers.md)"
+        )
     registries = registry_servers([c.image for c in containers + groups["init_containers"]])
     if containers and len(registries) > len(containers):
         problems.append(

@@ -1,6 +1,7 @@
 """What to check or run next, by Azure's error code, event or message, filled in with what deploy.py knows."""
 
 import argparse
+import difflib
 import os
 import re
 import shlex
@@ -16,7 +17,8 @@ from deploy_cli.progress import in_time_order, instance_views, say
 PULL_HINT = (
     "check that the image exists in the registry, that ACI_IDENTITY_ID has AcrPull on the registry (a new role "
     "assignment can take up to 30 minutes to apply; on an ABAC registry it needs Container Registry Repository "
-    "Reader), and that the registry allows trusted Microsoft services: "
+    "Reader, and a condition on the assignment may exclude the repository), and that the registry allows trusted "
+    "Microsoft services: "
     "az acr update --name <registry> --allow-trusted-services true"
 )
 CAPACITY_HINT = (
@@ -69,6 +71,10 @@ HINTS = {
     "ContainerGroupQuotaReached": "the subscription's container group quota in this region is used up (the "
     "message names the quota): delete groups you no longer need (az container list -o table), or ask for more "
     "with a quota request in the portal (Quotas, Azure Container Instances)",
+    "LocationNotAvailableForResourceType": "AZURE_LOCATION names no region that offers container groups (the message "
+    "lists them): the closest is <closest region>; the group goes in its virtual network's region",
+    "InvalidResourceLocation": "a group keeps its region: it exists in <live region>. Set AZURE_LOCATION=<live "
+    "region>, or delete it and create it in the new region (python deploy.py --recreate), with a subnet there",
     "ResourceGroupNotFound": "create the resource group or fix AZURE_RESOURCE_GROUP: "
     "az group create -n <group> -l <region>",
     "InvalidAuthenticationToken": "ARM refused the token; sign in again, and check AZURE_RESOURCE_MANAGER_ENDPOINT "
@@ -135,8 +141,10 @@ def error_code(error: HttpResponseError) -> str:
     return "AADSTS90002" if "Unable to get authority configuration" in (error.message or "") else ""
 
 
-def filled(hint: str, settings: Settings, args: argparse.Namespace) -> str:
-    """A hint with what deploy.py knows put in: the command line as it was typed, names and IDs."""
+def filled(hint: str, settings: Settings, args: argparse.Namespace, message: str = "") -> str:
+    """A hint with what deploy.py knows put in: the command line as it was typed, names and IDs, and what Azure's
+    message says (the regions)."""
+    live = re.search(r"already exists in location '([^']+)'", message)
     image = settings.containers[0].image if settings.containers else "<registry>."
     group_id = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
     known = {
@@ -147,6 +155,8 @@ def filled(hint: str, settings: Settings, args: argparse.Namespace) -> str:
         "<AZURE_SUBSCRIPTION_ID>": settings.subscription_id,
         "<AZURE_CLIENT_ID>": settings.client_id,
         "<ACI_SUBNET_ID>": settings.subnet_id,
+        "<closest region>": closest_region(message, settings),
+        "<live region>": live[1] if live else "",
     }
     for placeholder, value in known.items():
         hint = hint.replace(placeholder, value or placeholder)
@@ -159,6 +169,7 @@ def report_error(
     """The Azure error code and message, details and Warning events, and a hint."""
     code = error_code(error)
     message = error.error.message if error.error and error.error.message else error.message
+    message = re.sub(r"^ERROR: ", "", message or "")  # the Azure CLI's own prefix: one "error:" is enough
     say(f"error: {error.error.code}: {message}" if error.error and error.error.code else f"error: {message}")
     for line in details:
         say(f"  {line}")
@@ -168,7 +179,15 @@ def report_error(
     hint = hint or next((hint for phrase, hint in MESSAGE_HINTS.items() if phrase in (message or "")), None)
     hint = hint or HINTS.get(code)
     if hint:
-        say(f"hint: {filled(hint, settings, args)}")
+        say(f"hint: {filled(hint, settings, args, message or '')}")
+
+
+def closest_region(message: str, settings: Settings) -> str:
+    """The region in Azure's list (LocationNotAvailableForResourceType) closest to AZURE_LOCATION as typed."""
+    listed = re.search(r"List of available regions for the resource type is '([^']*)'", message or "")
+    regions = [region.strip().replace(" ", "").lower() for region in (listed[1] if listed else "").split(",")]
+    close = difflib.get_close_matches(settings.location, regions, 1, 0.5)
+    return close[0] if close else "one of those listed"
 
 
 def warning_events(client: ContainerInstanceManagementClient, settings: Settings) -> list:
@@ -218,3 +237,16 @@ def still_exists(settings: Settings, args: argparse.Namespace, what: str = "stil
         f"Fix the cause and run {command(args, '--recreate')}; or delete it:\n  {command(args, '--delete')}"
         f"   (or: az container delete {group} --yes)"
     )
+
+
+def follow_it(settings: Settings, args: argparse.Namespace) -> None:
+    """After --timeout or Ctrl-C nothing has failed: how to follow the group, and how to delete it, never to recreate
+    it (that would delete a deployment that may be about to succeed)."""
+    group = f"-g {settings.resource_group} -n {settings.container_group_name}"
+    say("Follow it:")
+    say(f'  az container show {group} --query "{{provisioning: provisioningState, state: instanceView.state}}"')
+    if args.mode == "delete":
+        return
+    say(f"  or run {command(args)} again: it finds the group and sends nothing while it is as configured")
+    delete = command(args, "--delete")
+    say(f"To delete it (billed while its containers run): {delete}   (or: az container delete {group} --yes)")

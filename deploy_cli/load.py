@@ -4,6 +4,7 @@ import argparse
 import codecs
 import dataclasses
 import io
+import logging
 import os
 import re
 import textwrap
@@ -13,6 +14,7 @@ from dotenv import dotenv_values
 
 from deploy import Settings
 from deploy_cli.containers import (
+    APP_ONLY,
     NUMBERED_INIT,
     SIDECAR,
     SUFFIXES,
@@ -35,6 +37,7 @@ from deploy_cli.settings import (
     secrets_in,
 )
 from deploy_cli.sign_in import WAYS, sign_in_settings
+from deploy_cli.values import token_file_warnings
 
 
 def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Settings, list[str]]:
@@ -71,6 +74,8 @@ def load_settings(variables: dict[str, str], mode: str = "deploy") -> tuple[Sett
         )
     if problems:
         raise SettingsError(problems, missing)
+    if values.get("sign_in") == "federated_token":
+        warnings += token_file_warnings(values["federated_token_file"])
     return Settings(**values), setting_warnings(variables) + warnings
 
 
@@ -84,6 +89,13 @@ def setting_warnings(variables: dict[str, str]) -> list[str]:
         if not key.startswith("ACI_") or read or re.match(rf"ACI_(INIT_)?(SECURE_)?{ENV}", key):
             continue
         prefix = UNKNOWN_CONTAINER_SETTING.match(key)
+        group_level = prefix and f"ACI_{key[len(prefix[0]) :]}" in EXAMPLES and key[len(prefix[0]) :] not in SUFFIXES
+        if group_level:  # ACI_SIDECAR_X_RESTART_POLICY: a setting of the group, not of one container
+            warnings.append(
+                f"{key} is not a setting deploy.py reads, so it is ignored: ACI_{key[len(prefix[0]) :]} is "
+                "the group's, set once for every container"
+            )
+            continue
         candidates = [prefix[0] + suffix for suffix in SUFFIXES] if prefix else known
         import difflib  # only for a name it does not read: a run with none starts without it
 
@@ -106,6 +118,11 @@ def read_env_file(path: str, named: bool) -> dict[str, str]:
         raise UsageError(f"{path} is a directory, not an env file; name a file with --env-file PATH") from None
     except OSError as error:
         raise UsageError(f"the env file {path} cannot be read ({error.strerror}); check its permissions") from None
+    return parse_env(path, decode_env(path, data))
+
+
+def decode_env(path: str, data: bytes) -> str:
+    """The env file's text, or a UsageError saying how it is saved or written other than as NAME=value lines."""
     utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # PowerShell 5's > and Out-File
     if not utf16 and b"\x00" in data:
         raise UsageError(
@@ -119,13 +136,35 @@ def read_env_file(path: str, named: bool) -> dict[str, str]:
             f"the env file {path} is not UTF-8 text (byte {error.start + 1} is {data[error.start]:#04x}); save it as "
             "UTF-8 (Notepad: Save As, Encoding UTF-8; PowerShell: Set-Content -Encoding utf8)"
         ) from None
-    powershell = [n for n, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\$env:\w+\s*=", line, re.I)]
-    if powershell:
-        raise UsageError(
-            f'the env file {path} has PowerShell lines ($env:NAME="value", line '
-            f"{', '.join(map(str, powershell))}); an env file has NAME=value lines"
-        )
-    return {name: value or "" for name, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items()}
+    for kind, line_pattern in (("PowerShell", r"\s*\$env:\w+\s*="), ("YAML", r"\s*[A-Za-z_]\w*:(\s|$)")):
+        found = [str(n) for n, line in enumerate(text.splitlines(), 1) if re.match(line_pattern, line, re.I)]
+        if found:
+            written = '$env:NAME="value"' if kind == "PowerShell" else "NAME: value"
+            raise UsageError(
+                f"the env file {path} has {kind} lines ({written}, line {', '.join(found)}); an env file has "
+                "NAME=value lines"
+            )
+    return text
+
+
+def parse_env(path: str, text: str) -> dict[str, str]:
+    """The variables as written: values literal (no ${VAR} expansion); a line python-dotenv cannot read is named."""
+    unread: list[str] = []  # python-dotenv logs what it cannot parse, without the file's name: say it with it
+    dotenv_log = logging.getLogger("dotenv.main")
+
+    def note(record: logging.LogRecord) -> bool:
+        unread.append(record.getMessage())
+        return False  # said below, with the file's name
+
+    dotenv_log.addFilter(note)
+    try:
+        variables = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    finally:
+        dotenv_log.removeFilter(note)
+    for message in unread:
+        line = re.search(r"line (\d+)", message)
+        say(f"warning: {path}{f' line {line[1]}' if line else ''} cannot be read as NAME=value; it is ignored")
+    return {name: value or "" for name, value in variables.items()}
 
 
 # Variables the libraries read from the environment: a stale one in the shell hides the file's as much.
@@ -168,6 +207,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def settings_help() -> str:
     """--help's list of every setting."""
-    every = [s.name for s in SETTINGS] + ["ACI_ENV_<NAME>", "ACI_SECURE_ENV_<NAME>", "ACI_SIDECAR_<NAME>_IMAGE"]
+    environment = [f"{ENV}<NAME>", f"{SECURE_ENV}<NAME>"]
+    every = [s.name for s in SETTINGS] + [f"ACI_{kind}" for kind in environment]
+    every += [f"ACI_INIT_{kind}" for kind in environment]
+    variables = [f"{ENV}<VAR>", f"{SECURE_ENV}<VAR>"]
+    every += [f"ACI_INIT_<N>_{suffix}" for suffix in [*SUFFIXES, *variables] if suffix not in APP_ONLY]
+    every += [f"ACI_SIDECAR_<NAME>_{suffix}" for suffix in [*SUFFIXES, *variables]]
     listed = textwrap.fill(", ".join(every), 100, initial_indent="    ", subsequent_indent="    ")
     return "SETTINGS (docs/configuration.md):\n" + listed

@@ -6,7 +6,7 @@ from typing import NamedTuple
 from azure.mgmt.containerinstance.models import Container, ContainerGroup, InitContainerDefinition
 
 from deploy import Settings, build_container_group
-from deploy_cli.containers import prefix_of
+from deploy_cli.containers import init_prefix, prefix_of
 
 SECURE = "(secure value)"
 NONE = "(none)"
@@ -16,6 +16,7 @@ AZURE_DNS = "168.63.129.16"  # FACTS: ACI adds Azure DNS after the servers the g
 REFUSED = ("AZURE_LOCATION", "OS type", "ACI_RESTART_POLICY", "ACI_SUBNET_ID")
 REFUSED_PER_CONTAINER = ("CPU", "MEMORY_GB")
 CASELESS = ("AZURE_LOCATION", "ACI_SUBNET_ID", "ACI_IDENTITY_ID", "registry credentials")  # ARM compares IDs so
+IN_PROGRESS = ("Pending", "Creating", "Updating", "Repairing")  # provisioning states on the way to an outcome
 # A group in one of these states has ended: Azure deploys it as new (FACTS, "A finished or stopped group").
 ENDED = ("Succeeded", "Failed", "Stopped", "Terminated")
 
@@ -43,12 +44,6 @@ class Plan(NamedTuple):
 
     def lines(self) -> list[str]:
         return [self.says] + [f"  {difference.line()}" for difference in self.differences]
-
-
-def init_prefix(name: str) -> str:
-    """The settings prefix of an init container: init is ACI_INIT_, init-3 is ACI_INIT_3_."""
-    number = name.removeprefix("init").lstrip("-")
-    return f"ACI_INIT_{number}_" if number else "ACI_INIT_"
 
 
 def container_view(prefix: str, container: Container | InitContainerDefinition) -> dict[str, str]:
@@ -136,6 +131,9 @@ def plan(live: ContainerGroup | None, settings: Settings) -> Plan:
             f"{name} again, and its containers restart:"
         )
         return Plan("update", says, secure)
+    if live.provisioning_state in IN_PROGRESS:  # a run that gave up waiting left it so: sending again restarts it
+        says = f"container group {name} is already as configured, and Azure is still deploying it (provisioning "
+        return Plan("pending", says + f"{live.provisioning_state}); nothing sent", [])
     if live.provisioning_state != "Succeeded":
         says = f"container group {name} is {live.provisioning_state} in Azure: a deploy sends it again"
         return Plan("update", says, [])

@@ -117,6 +117,8 @@ def settle(
     the group as last read, and the containers that restarted meanwhile (name: what happened)."""
     before, deadline = restarts(group), time.monotonic() + seconds
     finished = ("Succeeded", "Failed", "Stopped")  # a run-once group whose containers are done
+    if seconds > 0 and not summary(group)[1] and not (group.instance_view and group.instance_view.state in finished):
+        say(f"Watching the containers for {seconds:g} s (--settle) ...")
     while time.monotonic() < deadline and not summary(group)[1]:
         if group.instance_view and group.instance_view.state in finished:
             break

@@ -1,6 +1,7 @@
 """The GET requests --check makes, and the facts each one gives: subnet, network, identity, registry, roles."""
 
 import datetime
+import difflib
 import fnmatch
 import ipaddress
 import json
@@ -136,16 +137,16 @@ def identity_facts(get: Callable, settings: Settings, host: str, found: dict) ->
     }
 
 
-def list_registries(get: Callable, scope: str, into: dict) -> str:
-    """Adds every registry in scope to into, by login server; why the list could not be read, or ""."""
+def list_registries(get: Callable, scope: str, into: dict) -> Skipped | None:
+    """Adds every registry in scope to into, by login server; why the list could not be read, or None."""
     page: dict = {"nextLink": f"{scope}/providers/Microsoft.ContainerRegistry/registries"}
     try:
         while page.get("nextLink"):
             page = get(page["nextLink"], "2025-11-01", "2023-07-01")
             into.update({r["properties"].get("loginServer", "").lower(): r for r in page.get("value") or []})
     except Skipped as error:  # 409 MissingSubscriptionRegistration: no registry there
-        return str(error)
-    return ""
+        return error
+    return None
 
 
 def registry_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
@@ -158,6 +159,15 @@ def registry_facts(get: Callable, settings: Settings, host: str, found: dict) ->
                 listed[scope] = list_registries(get, scope, registries)
         registry = registries.get(host)
         unread = "; ".join(f"{scope}: {why}" for scope, why in listed.items() if why)
+        refused = [scope for scope, why in listed.items() if why and why.status == 403]
+    if registry is None and refused:  # a list the deployer may not read: say so, and which role reads it
+        where = " nor ".join(
+            "the subscription" if scope == subscription else f"resource group {settings.resource_group}"
+            for scope in refused
+        )
+        by_hand = f"check it by hand: az acr show --name {host.split('.')[0]}"
+        action = "Microsoft.ContainerRegistry/registries/read"
+        raise Skipped(f"not allowed to list the registries of {where}; {by_hand}", 403, action)
     if registry is None:
         raise Skipped(
             f"not found in resource group {settings.resource_group} nor in the subscription"
@@ -197,10 +207,38 @@ def pulls(get: Callable, role_id: str, guid: str, mode: str) -> str:
     return role.get("roleName", guid) if allows else ""
 
 
+def repository(image: str) -> str:
+    """host/repository:tag or host/repository@digest: the repository."""
+    path = image.split("/", 1)[1].split("@", 1)[0]
+    return path.rsplit(":", 1)[0] if ":" in path.rsplit("/", 1)[-1] else path
+
+
+def allows(condition: str, name: str) -> bool:
+    """Whether an ABAC condition plainly lets the repository name be read: it names it, or a prefix or pattern of it,
+    with an operator that matches (ACR docs: conditions on repositories:name). Anything else may exclude it."""
+    named = r"repositories:name\]\s+(?:ForAnyOfAnyValues:)?(\w+)\s+(\{[^}]*\}|'[^']*')"
+    for operator, values in re.findall(named, condition, flags=re.IGNORECASE):
+        caseless, operator = operator.lower().endswith("ignorecase"), operator.lower().removesuffix("ignorecase")
+        for value in re.findall(r"'([^']*)'", values):
+            left, right = (name.lower(), value.lower()) if caseless else (name, value)
+            if {
+                "stringequals": left == right,
+                "stringstartswith": left.startswith(right),
+                "stringlike": fnmatch.fnmatchcase(left, right),
+            }.get(operator):
+                return True
+    return False
+
+
 def role_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     identity, registry = found.get(("identity", "")), found.get(("registry", host))
-    if not isinstance(identity, dict) or not isinstance(registry, dict):
-        raise Skipped("needs the identity's principal ID and the registry, which could not be read")
+    unread = [
+        what
+        for what, facts in (("the identity's principal ID", identity), ("the registry", registry))
+        if not isinstance(facts, dict)
+    ]
+    if unread:
+        raise Skipped(f"needs {' and '.join(unread)}, which could not be read")
     principal, mode = identity["principal"], registry["mode"]
     where = f"atScope() and assignedTo('{principal}')"  # at the registry and above, groups' grants included
     path = registry["id"] + "/providers/Microsoft.Authorization/roleAssignments"
@@ -214,15 +252,21 @@ def role_facts(get: Callable, settings: Settings, host: str, found: dict) -> dic
         guid = role_id.rsplit("/", 1)[-1].lower()
         name = pulls(get, role_id, guid, mode)
         created = isodate.parse_datetime(properties.get("createdOn") or "2000-01-01T00:00:00Z")  # 7 digits: 3.10
-        pulling += [(name, int((now - created).total_seconds() // 60))] if name else []
+        pulling += [(name, int((now - created).total_seconds() // 60), properties.get("condition"))] if name else []
         ignored += [PULL_ROLES[CLASSIC][guid]] if mode == ABAC and guid in PULL_ROLES[CLASSIC] else []
-    age = max((minutes for _, minutes in pulling), default=0)
+    age = max((minutes for _, minutes, _ in pulling), default=0)
+    images = [c.image for c in settings.containers + settings.init_containers if c.image.lower().startswith(host + "/")]
+    names = sorted({repository(image) for image in images})
+    # A grant whose condition (ABAC) does not plainly allow every repository may exclude one: InaccessibleImage.
+    plain = any(not condition or all(allows(condition, n) for n in names) for _, _, condition in pulling)
     return {
         "principal": principal,
         "registry_id": registry["id"],
         "registry": registry["name"],
         "modes": registry["modes"],
-        "pulling": ", ".join(sorted({name for name, _ in pulling})),
+        "pulling": ", ".join(sorted({name for name, _, _ in pulling})),
+        "repositories": ", ".join(names),
+        "conditions": "" if plain else "; ".join(sorted({condition for _, _, condition in pulling if condition})),
         "age": age,
         "fresh": age < FRESH_MINUTES,
         "role": "Container Registry Repository Reader" if mode == ABAC else "AcrPull",
@@ -242,4 +286,12 @@ def group_facts(get: Callable, settings: Settings, host: str, found: dict) -> di
 
 def provider_facts(get: Callable, settings: Settings, host: str, found: dict) -> dict:
     provider = get(f"/subscriptions/{settings.subscription_id}/providers/Microsoft.ContainerInstance", "2021-04-01")
-    return {"registration": provider.get("registrationState", "unknown")}
+    types = [t for t in provider.get("resourceTypes") or [] if t.get("resourceType", "").lower() == "containergroups"]
+    # Display names ("West Europe"), compared as AZURE_LOCATION is written; no list, nothing to compare.
+    regions = [region.replace(" ", "").lower() for t in types for region in t.get("locations") or []]
+    close = difflib.get_close_matches(settings.location, regions, 1, 0.5)
+    return {
+        "registration": provider.get("registrationState", "unknown"),
+        "offered": not regions or settings.location in regions,
+        "closest": close[0] if close else "?",
+    }

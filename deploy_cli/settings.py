@@ -9,6 +9,7 @@ from deploy_cli.values import (
     JWT,
     SECRET_SHAPE,
     command_line,
+    guid,
     https_url,
     image_reference,
     ip_list,
@@ -19,6 +20,7 @@ from deploy_cli.values import (
     readable_file,
     registry_image,
     resource_id,
+    shared_dir,
     token_file,
 )
 
@@ -74,7 +76,7 @@ SETTINGS = (
         name="AZURE_CLIENT_ID",
         field="client_id",
         example=ZERO_GUID,
-        check=matching(GUID.pattern, "an application (client) ID (a GUID)"),
+        check=guid("an application (client) ID (a GUID)"),
         scope="login",
         hidden=True,
     ),
@@ -112,7 +114,7 @@ SETTINGS = (
         name="AZURE_SUBSCRIPTION_ID",
         field="subscription_id",
         example=ZERO_GUID,
-        check=matching(GUID.pattern, "a subscription ID (a GUID)"),
+        check=guid("a subscription ID (a GUID)"),
         scope="all",
         required=True,
         hidden=True,
@@ -171,7 +173,7 @@ SETTINGS = (
         name="ACI_SHARED_DIR",
         field="shared_dir",
         example="/shared",
-        check=matching(r"/[^:]*", "an absolute path inside the containers, without a colon (such as /shared)"),
+        check=shared_dir,
     ),
     # The main container's settings; a sidecar's (ACI_SIDECAR_<NAME>_...) and an init container's
     # (ACI_INIT_..., ACI_INIT_<N>_...) are the same with their own prefix.
@@ -191,12 +193,16 @@ SETTINGS = (
     Setting(
         name="ACI_INIT_IMAGE",
         field="image",
-        example="acrprivatedemo.azurecr.io/migrate:1.0",
+        example="mcr.microsoft.com/azurelinux/busybox:1.36",
         check=image_reference,
         scope="container",
     ),
     Setting(
-        name="ACI_INIT_COMMAND", field="command", example="python migrate.py", check=command_line, scope="container"
+        name="ACI_INIT_COMMAND",
+        field="command",
+        example="mkdir -p /shared/config",
+        check=command_line,
+        scope="container",
     ),
     Setting(
         name="AZURE_AUTHORITY_HOST",
@@ -246,17 +252,24 @@ def secrets_in(variables: dict[str, str]) -> set[str]:
     return {clean(variables[n]) for n in variables if n in names or SECURE_ENV in n} - {""}
 
 
+# Personal access tokens of GitHub and GitLab, by their documented prefixes: never echoed, whatever they were pasted as.
+TOKEN_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-")
+
+
 def secret_like(value: str, secrets: set[str]) -> bool:
-    return value in secrets or bool(SECRET_SHAPE.fullmatch(value) or JWT.fullmatch(value))
+    shaped = SECRET_SHAPE.fullmatch(value) or JWT.fullmatch(value) or value.startswith(TOKEN_PREFIXES)
+    return value in secrets or bool(shaped)
 
 
 def problem_with(name: str, value: str, what: str, hidden: bool, secrets: set[str] = frozenset()) -> str:
     first = re.sub(r"^ACI_SIDECAR_[A-Za-z0-9]+_", "ACI_", re.sub(r"^ACI_INIT_\d+_", "ACI_INIT_", name))
     example = EXAMPLES.get(name) or EXAMPLES.get(first, "")  # a sidecar's, or a later init's: the first's
     example = f"; for example {name}={example}" if example else ""
-    if hidden or secret_like(value, secrets):
-        shape = f"{len(value)} characters" + ("" if "/" in value or GUID.fullmatch(value) else ", not a GUID")
-        return f"{name} (value not shown: {shape}) is not {what}{example}"
+    if secret_like(value, secrets):
+        return f"{name} (value not shown: it looks like a token or a secret) is not {what}{example}"
+    if hidden:
+        guid = ", not a GUID" if "GUID" in what and not GUID.fullmatch(value.strip("{}")) else ""
+        return f"{name} (value not shown: {len(value)} characters{guid}) is not {what}{example}"
     return f"{name}={value!r} is not {what}{example}"
 
 
@@ -264,7 +277,7 @@ def parsed(name: str, value: str, check: Callable, secrets: set[str], problems: 
     """check(value), or None with the problem noted; a value shaped like a secret passes no check but str's."""
     try:
         if secret_like(value, secrets) and check is not str:
-            raise ValueError("a secret or a token, which this setting never is")
+            raise ValueError("what this setting holds")
         return check(value)
     except ValueError as error:
         problems.append(problem_with(name, value, str(error), hidden, secrets))

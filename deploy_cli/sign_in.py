@@ -14,7 +14,9 @@ TOKEN_CREDENTIALS = {
     "azureclicredential": ("azure_cli",),
     "managedidentitycredential": ("managed_identity",),
     "dev": ("azure_cli",),  # the only developer credential deploy.py offers
-    "prod": ("federated_token", "certificate", "client_secret", "managed_identity"),  # azure-identity's order
+    # azure-identity 1.27.0's prod chain: EnvironmentCredential (secret, then certificate), workload identity,
+    # then managed identity; the setting that is set picks among the first three, else the managed identity.
+    "prod": ("client_secret", "certificate", "federated_token", "managed_identity"),
 }
 
 
@@ -54,20 +56,24 @@ WAYS = {
 }
 
 
-def choose_way(given: set[str], selector: str, problems: list[str]) -> str:
-    """Which way signs in, from the sign-in settings that are set and AZURE_TOKEN_CREDENTIALS (lower-cased)."""
+def choose_way(given: set[str], typed: str, problems: list[str]) -> str:
+    """Which way signs in, from the sign-in settings that are set and AZURE_TOKEN_CREDENTIALS as typed."""
+    selector = typed.lower()  # azure-identity reads it so
     allowed = TOKEN_CREDENTIALS.get(selector, tuple(PICKED_BY.values()))
     stray = [name for name in PICKED_BY if name in given and PICKED_BY[name] not in allowed]
     if stray:
         problems.append(
-            f"{' and '.join(stray)} set, but AZURE_TOKEN_CREDENTIALS={selector} does not use "
+            f"{' and '.join(stray)} set, but AZURE_TOKEN_CREDENTIALS={typed} does not use "
             f"{'them' if len(stray) > 1 else 'it'}: unset {' and '.join(stray)}, or unset "
             "AZURE_TOKEN_CREDENTIALS"
         )
     picked = [PICKED_BY[name] for name in PICKED_BY if name in given and PICKED_BY[name] in allowed]
     if len(picked) > 1:
         names = [name for name in PICKED_BY if name in given]
-        problems.append(f"{', '.join(names)} are all set; keep one of them (each picks a way to sign in)")
+        both = "both" if len(names) == 2 else "all"
+        problems.append(
+            f"{', '.join(names[:-1])} and {names[-1]} are {both} set; keep one of them (each picks a way to sign in)"
+        )
     if picked or len(allowed) == 1:
         return picked[0] if picked else allowed[0]
     if selector == "prod":
@@ -79,7 +85,7 @@ def choose_way(given: set[str], selector: str, problems: list[str]) -> str:
             "ManagedIdentityCredential for this machine's managed identity; or unset AZURE_CLIENT_ID to sign in as "
             "the Azure CLI's account"
             if not selector
-            else f"AZURE_TOKEN_CREDENTIALS={selector} needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"
+            else f"AZURE_TOKEN_CREDENTIALS={typed} needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"
         )
     return "azure_cli"
 
@@ -87,7 +93,8 @@ def choose_way(given: set[str], selector: str, problems: list[str]) -> str:
 def sign_in_settings(variables: dict[str, str], values: dict, problems: list[str], warnings: list[str]) -> bool:
     """Puts the way into values (sign_in), drops what it ignores; whether a setting it needs is missing."""
     given = {s.name for s in SETTINGS if s.scope == "login" and clean(variables.get(s.name))}
-    way = choose_way(given, values.get("token_credentials", "").lower(), problems)
+    typed = clean(variables.get("AZURE_TOKEN_CREDENTIALS")) if "token_credentials" in values else ""
+    way = choose_way(given, typed, problems)
     values["sign_in"] = way
     missing = [name for name in WAYS[way].needs if name not in given]
     for name in missing:

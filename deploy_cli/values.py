@@ -24,6 +24,29 @@ MAX_PORTS = 5  # ACI's limit per IP address
 
 
 # Checks: each turns a setting's text into its Settings value, or raises ValueError saying what it must be.
+def guid(what: str) -> Callable[[str], str]:
+    """A check for a GUID; one pasted with braces around it ({...}, as some tools write it) says so."""
+
+    def check(value: str) -> str:
+        if value.startswith("{") and value.endswith("}") and GUID.fullmatch(value[1:-1]):
+            raise ValueError(f"{what}: write it without the braces around it")
+        if not GUID.fullmatch(value):
+            raise ValueError(what)
+        return value
+
+    return check
+
+
+def shared_dir(value: str) -> str:
+    """An absolute path of the group's own: an empty directory mounted over / or a system folder hides the image's."""
+    if not re.fullmatch(r"/[^:]*", value):
+        raise ValueError("an absolute path inside the containers, without a colon (such as /shared)")
+    top = "/" + value.strip("/").split("/", 1)[0]
+    if top in ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/sbin", "/sys", "/usr"):
+        raise ValueError("a folder of its own, such as /shared: an empty directory there hides what the image has")
+    return value
+
+
 def matching(pattern: str, what: str, then: Callable[[str], object] = str) -> Callable[[str], object]:
     """A check: the whole value matches pattern, and then(value) (whose ValueError means the same) is the result."""
 
@@ -64,7 +87,15 @@ def resource_id(resource_type: str) -> Callable[[str], str]:
 
 
 def image_reference(value: str) -> str:
+    if value.lower().startswith(("https://", "http://")):
+        raise ValueError("an image reference, without https:// in front (registry host/repository:tag)")
     host, _, path = value.partition("/")
+    if not path or not ("." in host or ":" in host or host == "localhost"):  # a Docker Hub short name
+        raise ValueError(
+            "a fully qualified image reference (registry host/repository:tag); a Docker Hub name such as nginx is "
+            "docker.io/library/nginx:<tag>, whose pulls are rate-limited for ACI: import it into your registry with "
+            "az acr import"
+        )
     if path != path.lower() and IMAGE.fullmatch(f"{host}/{path.lower()}"):
         raise ValueError("a valid image reference: repositories are lowercase")
     if not (IMAGE.fullmatch(value) and ("." in host or ":" in host or host == "localhost")):
@@ -132,6 +163,26 @@ def token_file(value: str) -> str:
         raise ValueError(f"a readable file ({error.strerror})") from None
     if not token:
         raise ValueError("a file that holds the token (it is empty: write the token just before deploy.py runs)")
-    if not JWT.fullmatch(token.decode("latin-1")):
+    text = token.decode("latin-1")
+    if text.startswith("{") and '"value"' in text:  # GitHub's OIDC endpoint answers {"value": "<jwt>", "count": 1}
+        raise ValueError("the token itself: it holds GitHub's JSON answer; write its value with: jq -j .value")
+    if text.lower().startswith("bearer ") and JWT.fullmatch(text[7:].strip()):
+        raise ValueError("the token itself, without 'Bearer ' in front")
+    if not JWT.fullmatch(text):
         raise ValueError("a file that holds a JWT (three base64url parts joined by dots; it holds something else)")
     return value
+
+
+def token_file_warnings(path: str) -> list[str]:
+    """azure-identity 1.27.0 sends the file as it is, a trailing newline included; whether Entra ID takes it is
+    not documented."""
+    with open(path, "rb") as file:
+        ends = file.read(1 << 16).endswith((b"\n", b"\r", b" "))
+    return (
+        [
+            "AZURE_FEDERATED_TOKEN_FILE ends with a newline or space, which azure-identity sends as part of the "
+            "token and Entra ID may refuse: write it without one (curl ... | jq -j .value > file)"
+        ]
+        if ends
+        else []
+    )

@@ -1,5 +1,7 @@
 """The request body ARM receives, as the SDK serializes what build_container_group returns."""
 
+import pytest
+
 import deploy
 from deploy_cli.load import load_settings
 from tests.conftest import IDENTITY_ID, SECURE_VALUE, SUBNET_ID
@@ -81,3 +83,21 @@ def test_dns_servers_are_set_only_when_asked(settings):
     assert "dnsConfig" not in body_for(settings)["properties"]
     settings["ACI_DNS_SERVERS"] = "10.0.0.4"
     assert body_for(settings)["properties"]["dnsConfig"] == {"nameServers": ["10.0.0.4"]}
+
+
+def test_a_container_built_with_the_defaults_gets_a_port_azure_accepts():
+    """Azure refuses a private IP with no port (MissingIpAddressPorts): the first container opens 80."""
+    app = deploy.ContainerSettings("app", "myregistry.azurecr.io/app:1.0")
+    logs = deploy.ContainerSettings("logs", "myregistry.azurecr.io/logs:1.0")
+    settings = deploy.Settings("sub", "rg", "app", subnet_id=SUBNET_ID, identity_id=IDENTITY_ID, containers=(app, logs))
+    properties = deploy.build_container_group(settings).serialize()["properties"]
+    assert properties["ipAddress"]["ports"] == [{"protocol": "TCP", "port": 80}]
+    assert properties["containers"][0]["properties"]["ports"] == [{"protocol": "TCP", "port": 80}]
+    assert "ports" not in properties["containers"][1]["properties"]
+
+
+def test_a_secret_given_without_saying_how_to_sign_in_is_refused_not_ignored():
+    settings = deploy.Settings("sub", "rg", "app", tenant_id="t", client_id="c", client_secret="not-used-silently")
+    with pytest.raises(ValueError, match="sign_in='azure_cli'"):
+        deploy.create_credential(settings)
+    assert type(deploy.create_credential(deploy.Settings("sub", "rg", "app"))).__name__ == "AzureCliCredential"

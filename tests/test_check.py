@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.emulator.authorization import ACR_PULL, REPOSITORY_READER
 from tests.emulator.network import delegation
+from tests.emulator.worlds import abac_mode, no_delegation, no_trusted_services, vnet_elsewhere
+from tests.emulator.worlds import no_pull_role as no_role
 from tests.test_e2e import calls, deploy, typed
 
 CUSTOM_PULL = "0c0ffee0-0000-4000-8000-0000000c0570"
@@ -33,10 +35,6 @@ def test_everything_in_order_is_every_check_ok_with_get_requests_only(emulator, 
     assert not any(r.path.endswith("/register") for r in emulator.requests)
 
 
-def no_delegation(emulator):
-    emulator.subnet_properties["delegations"] = []
-
-
 def second_delegation(emulator):
     emulator.subnet_properties["delegations"].append(delegation(emulator.subnet_id, "Microsoft.Web/serverFarms", "web"))
 
@@ -53,10 +51,6 @@ def no_nat(emulator):
     del emulator.subnet_properties["natGateway"]
 
 
-def vnet_elsewhere(emulator):
-    emulator.vnet_location = "northeurope"
-
-
 def regional_identity(emulator):
     emulator.identity.update(location="northeurope", isolationScope="Regional")
 
@@ -65,20 +59,8 @@ def no_identity(emulator):
     emulator.identities.clear()
 
 
-def no_trusted_services(emulator):
-    emulator.registry["bypass"] = "None"
-
-
 def basic_registry(emulator):
     emulator.registry["sku"] = "Basic"
-
-
-def no_role(emulator):
-    emulator.role_assignments.clear()
-
-
-def abac_mode(emulator):  # AcrPull stays assigned, and ABAC mode ignores it
-    emulator.registry["mode"] = "AbacRepositoryPermissions"
 
 
 def fresh_role(emulator):
@@ -176,7 +158,13 @@ def test_a_registry_list_answered_403_and_a_5xx_after_retries_are_skipped_with_t
         lines["registry acrprivatedemo.azurecr.io"].startswith("skipped ")
         and "az acr show --name acrprivatedemo" in (lines["registry acrprivatedemo.azurecr.io"])
     )
-    assert lines["pull role on acrprivatedemo.azurecr.io"].startswith("skipped ")
+    registry_line = lines["registry acrprivatedemo.azurecr.io"]
+    assert "not allowed to list the registries of resource group rg-aci-private" in registry_line
+    assert "Reader on the registry's resource group or the subscription" in registry_line and "not found" not in (
+        registry_line
+    )
+    role_line = lines["pull role on acrprivatedemo.azurecr.io"]  # the identity was read: only the registry is named
+    assert role_line.startswith("skipped ") and "needs the registry, which could not be read" in role_line
     assert lines["provider Microsoft.ContainerInstance"].startswith("skipped  provider Microsoft.ContainerInstance: "
                                                                    "503 ServiceUnavailable")  # fmt: skip
 
@@ -253,7 +241,7 @@ def test_a_put_refused_for_the_subnet_delegation_reads_the_subnet_and_network(em
 
 def test_a_group_waiting_at_the_timeout_reads_the_subnet_and_network(emulator, tmp_path):
     emulator.delay = 30
-    result = deploy(emulator, tmp_path, "--timeout", "3")
+    result = deploy(emulator, tmp_path, "--timeout", "6")  # after the first progress read (5 s) shows it waiting
     assert result.returncode == 4, result.stderr
     assert re.search(r"ok +subnet snet-aci: delegated", result.stderr), result.stderr
     assert result.stderr.index("gave up waiting") < result.stderr.index("subnet snet-aci")

@@ -131,11 +131,11 @@ def test_a_dry_run_masks_the_secure_values_of_every_container(settings):
         ),
         (
             {"ACI_SIDECAR_PRIVATEAPP_IMAGE": IMG, "ACI_CONTAINER_GROUP_NAME": "privateapp"},
-            "two containers are named 'privateapp'",
+            "ACI_SIDECAR_PRIVATEAPP_IMAGE: the sidecar 'privateapp' has the name of the main container",
         ),
         (
             {"ACI_SIDECAR_INIT_IMAGE": IMG, "ACI_INIT_IMAGE": IMG},
-            "two containers are named 'init'",
+            "ACI_SIDECAR_INIT_IMAGE: the sidecar 'init' has the name of init container init",
         ),
         ({**SIDECAR, "ACI_SIDECAR_LOGS_PORTS": "80"}, "ACI_SIDECAR_LOGS_PORTS: port 80 is opened by ACI_PORTS too"),
         (
@@ -223,7 +223,6 @@ OTHER_REGISTRY = app("init", image="other.azurecr.io/init:1")
         ((MAIN, app("proxy", ports=(80,))), (), "DuplicateContainerPorts"),
         ((MAIN, app("aci-private-demo")), (), "DuplicateContainerNames"),
         ((MAIN,), (OTHER_REGISTRY,), "MoreImageRegistryCredentialsThanContainers"),  # init containers do not count
-        ((app("aci-private-demo"),), (), "MissingIpAddressPorts"),
     ],
 )
 def test_the_emulator_refuses_what_aci_refuses_for_groups(emulator, monkeypatch, containers, inits, code):

@@ -114,7 +114,8 @@ def test_cpu_memory_restart_policy_subnet_and_region_are_refused_in_place():
 def deploy_plain(emulator, tmp_path, *args, **changes):
     """A deploy whose settings hold no secure value, so that an unchanged group can be left alone."""
     env_file = write_env(tmp_path / ".env", {**emulator.settings(), **changes})
-    args = args if "--settle" in args else (*args, "--settle", "0")
+    watches = not {"--settle", "--check", "--plan", "--delete", "--dry-run"} & set(args)  # --settle is a usage error
+    args = (*args, "--settle", "0") if watches else args
     result = run_deploy("--env-file", str(env_file), *args, network="loopback", env=env_for(emulator))
     assert_no_secrets(emulator, result.stdout + result.stderr)
     return result

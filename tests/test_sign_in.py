@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import ROOT, run_deploy, write_env
+from tests.conftest import run_deploy, write_env
+from tests.emulator import worlds
 from tests.emulator.entra import FederatedCredential
 from tests.test_e2e import assert_no_secrets, calls, env_for
 
@@ -90,7 +90,8 @@ def test_a_refused_federated_token_exits_3_with_the_hint_for_its_code(emulator, 
 @pytest.mark.parametrize(
     "content, expected",
     [(None, "is not a readable file"), ("", "it is empty"), ("   \n", "it is empty"),
-     ("ghs_notajwt-but-a-github-token", "holds something else"), ("{\"value\": \"x.y.z\"}", "holds something else")],
+     ("ghs_notajwt-but-a-github-token", "holds something else"),
+     ("{\"value\": \"x.y.z\"}", "GitHub's JSON answer; write its value with: jq -j .value")],
     ids=["missing", "empty", "blank", "not-a-jwt", "json-not-extracted"],
 )  # fmt: skip
 def test_a_bad_token_file_is_a_settings_error_naming_it_and_nothing_is_sent(emulator, tmp_path, content, expected):
@@ -109,16 +110,8 @@ def test_a_bad_token_file_is_a_settings_error_naming_it_and_nothing_is_sent(emul
 def standin_az(tmp_path, emulator, signed_in=True, subscriptions=None) -> dict[str, str]:
     """A stand-in az first on PATH (tests/az_standin.py, printing what az 2.91.0 prints), signed in
     (or not) as the emulator's service principal: the environment for deploy.py."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    (folder / "az").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "tests" / "az_standin.py"}" "$@"\n')
-    (folder / "az").chmod(0o755)
-    state = {"signed_in": signed_in, "subscriptions": subscriptions or [emulator.subscription_id],
-             "tenant": emulator.tenant_id, "client_id": emulator.client_id, "secret": emulator.client_secret,
-             "token_url": f"{emulator.url}/{emulator.tenant_id}/oauth2/v2.0/token",
-             "calls": str(tmp_path / "az-calls.jsonl")}  # fmt: skip
-    (tmp_path / "az-state.json").write_text(json.dumps(state))
-    return {"PATH": f"{folder}:/usr/bin:/bin", "AZ_STANDIN_STATE": str(tmp_path / "az-state.json")}
+    folder, state = worlds.standin_az(emulator, tmp_path, signed_in, subscriptions)
+    return {"PATH": f"{folder}:/usr/bin:/bin", "AZ_STANDIN_STATE": str(state)}
 
 
 def az_calls(tmp_path) -> list[list[str]]:
@@ -218,20 +211,20 @@ def test_a_managed_identity_this_machine_lacks_exits_3_with_a_hint(emulator, tmp
     "changes, named",
     [
         ({"AZURE_CLIENT_SECRET": "x", "AZURE_CLIENT_CERTIFICATE_PATH": "/etc/hostname"},
-         ["AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_SECRET are all set; keep one"]),
+         ["AZURE_CLIENT_CERTIFICATE_PATH and AZURE_CLIENT_SECRET are both set; keep one"]),
         ({"AZURE_CLIENT_SECRET": "x", "AZURE_FEDERATED_TOKEN_FILE": "TOKEN"},
-         ["AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_SECRET are all set; keep one"]),
+         ["AZURE_FEDERATED_TOKEN_FILE and AZURE_CLIENT_SECRET are both set; keep one"]),
         ({"AZURE_CLIENT_SECRET": ""}, ["AZURE_CLIENT_ID is set, but nothing to sign in with",
                                        "unset AZURE_CLIENT_ID to sign in as the Azure CLI's account"]),
         ({"AZURE_TOKEN_CREDENTIALS": "AzureCliCredential", "AZURE_CLIENT_SECRET": "x"},
-         ["AZURE_CLIENT_SECRET set, but AZURE_TOKEN_CREDENTIALS=azureclicredential does not use it"]),
+         ["AZURE_CLIENT_SECRET set, but AZURE_TOKEN_CREDENTIALS=AzureCliCredential does not use it"]),
         ({"AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential", "AZURE_FEDERATED_TOKEN_FILE": "TOKEN"},
-         ["AZURE_FEDERATED_TOKEN_FILE set, but AZURE_TOKEN_CREDENTIALS=managedidentitycredential"]),
+         ["AZURE_FEDERATED_TOKEN_FILE set, but AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential"]),
         ({"AZURE_TOKEN_CREDENTIALS": "DefaultAzureCredential", "AZURE_CLIENT_SECRET": "x"},
          ["AZURE_TOKEN_CREDENTIALS='DefaultAzureCredential' is not a sign-in way azure-identity names",
           "WorkloadIdentityCredential, AzureCliCredential, ManagedIdentityCredential, dev or prod"]),
         ({"AZURE_TOKEN_CREDENTIALS": "EnvironmentCredential", "AZURE_CLIENT_SECRET": ""},
-         ["AZURE_TOKEN_CREDENTIALS=environmentcredential needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"]),
+         ["AZURE_TOKEN_CREDENTIALS=EnvironmentCredential needs AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"]),
         ({"AZURE_TOKEN_CREDENTIALS": "WorkloadIdentityCredential", "AZURE_CLIENT_SECRET": ""},
          ["AZURE_FEDERATED_TOKEN_FILE is not set"]),
         ({"AZURE_FEDERATED_TOKEN_FILE": "TOKEN", "AZURE_TENANT_ID": "", "AZURE_CLIENT_SECRET": ""},

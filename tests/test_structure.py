@@ -186,7 +186,7 @@ settings = Settings(
     location="westeurope",
     subnet_id={values["ACI_SUBNET_ID"]!r},
     identity_id={values["ACI_IDENTITY_ID"]!r},
-    containers=(ContainerSettings(name="pasted-sample", image={values["ACI_IMAGE"]!r}, ports=(80,)),),
+    containers=(ContainerSettings(name="pasted-sample", image={values["ACI_IMAGE"]!r}),),  # the defaults deploy
     sign_in="client_secret",
     tenant_id={values["AZURE_TENANT_ID"]!r},
     client_id={values["AZURE_CLIENT_ID"]!r},

@@ -10,27 +10,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.emulator import ROOT, Emulator
 from tests.emulator.aci import OUTCOMES
-from tests.emulator.entra import TOKEN_EXCHANGE_AUDIENCE, FederatedCredential
-
-
-def federated_token(emulator: Emulator, folder: Path) -> Path:
-    """A token file as CI writes one: signed by an issuer the app registration trusts (as GitHub's would be)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    issuer, subject = "https://token.actions.githubusercontent.com", "repo:contoso/aci-private:environment:demo"
-    emulator.federated_credentials.append(FederatedCredential(issuer, subject, key.public_key()))
-    now = int(time.time())
-    claims = {"iss": issuer, "sub": subject, "aud": TOKEN_EXCHANGE_AUDIENCE, "iat": now, "nbf": now, "exp": now + 300}
-    path = folder / "oidc-token"
-    path.write_text(jwt.encode(claims, key, algorithm="RS256"))
-    return path
+from tests.emulator.worlds import BREAKS, SIGN_IN, federated_token, sign_in
 
 
 def demo(emulator: Emulator) -> int:
@@ -47,6 +31,8 @@ def demo(emulator: Emulator) -> int:
         code = subprocess.run(
             [sys.executable, str(ROOT / "deploy.py"), "--env-file", str(env_file)], env=env
         ).returncode
+    if code:
+        print("(The commands above name the demo's own env file, gone now: they are what a real run prints.)")
     print(f"deploy.py exited with {code}; the emulator has stopped.")
     return code
 
@@ -59,15 +45,36 @@ def main() -> int:
     parser.add_argument("--ca-file", default=".emulator-ca.pem", help="without --demo: write the CA to trust here")
     parser.add_argument("--delay", type=float, default=7.0, help="seconds from PUT to the outcome (7)")
     parser.add_argument("--outcome", choices=OUTCOMES, default="Succeeded", help="how the deployment ends")
+    parser.add_argument(
+        "--sign-in",
+        choices=SIGN_IN,
+        default="client-secret",
+        help="without --demo: the way the "
+        "env file signs in (the Azure CLI: the tests' stand-in az, put first on PATH as printed)",
+    )
+    parser.add_argument(
+        "--break",
+        dest="breaks",
+        choices=BREAKS,
+        action="append",
+        default=[],
+        help="break the world the way --check finds it (repeatable)",
+    )
     args = parser.parse_args()
     with Emulator(delay=args.delay, outcome=args.outcome) as emulator:
+        for name in args.breaks:
+            BREAKS[name](emulator)
         if args.demo:
             return demo(emulator)
         Path(args.ca_file).write_bytes(emulator.ca_path.read_bytes())
-        Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in emulator.settings().items()))
+        folder = Path(args.env_file).resolve().parent / ".emulator"  # the token file, or the stand-in az
+        folder.mkdir(exist_ok=True)
+        settings = sign_in(emulator, args.sign_in, folder)
+        Path(args.env_file).write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        path = f"PATH={folder / 'bin'}:$PATH " if args.sign_in == "azure-cli" else ""
         print(f"Emulating Entra ID and ARM at {emulator.url}; settings written to {args.env_file}", flush=True)
         print("In another shell, trusting the emulator's CA (Ctrl-C here stops it):", flush=True)
-        print(f"  REQUESTS_CA_BUNDLE={args.ca_file} python deploy.py --env-file {args.env_file}", flush=True)
+        print(f"  {path}REQUESTS_CA_BUNDLE={args.ca_file} python deploy.py --env-file {args.env_file}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0

@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from tests.emulator.common import _now, _stamp, arm_error
-from tests.emulator.network import CONTAINER_GROUPS
 
 GROUP_PATH = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ContainerInstance"
@@ -41,6 +40,9 @@ FIXED_ON_UPDATE = {
     },
 }
 OUTCOMES = ("Succeeded", "Failed", "Crashing", "Unstable", "Exited", "Completed", "NoCapacity")
+# The regions this emulator offers container groups in, as the provider lists them (display names).
+REGIONS = ("West Europe", "North Europe", "Sweden Central", "UK South", "East US", "East US 2", "West US 2",
+           "Central US", "Australia East", "Japan East")  # fmt: skip
 UNSTABLE_SECONDS = 3  # how long an Unstable container runs after Succeeded before it crash-loops
 
 
@@ -51,7 +53,9 @@ class ContainerInstances:
         """The subscription's registration of Microsoft.ContainerInstance (provider_state), as ARM lists it."""
         return 200, {"id": f"/subscriptions/{self.subscription_id}/providers/Microsoft.ContainerInstance",
                      "namespace": "Microsoft.ContainerInstance", "registrationState": self.provider_state,
-                     "registrationPolicy": "RegistrationRequired"}  # fmt: skip
+                     "registrationPolicy": "RegistrationRequired",
+                     # FACTS (Regions): each resource type with its regions, as display names
+                     "resourceTypes": [{"resourceType": "containerGroups", "locations": list(REGIONS)}]}  # fmt: skip
 
     def cloud_metadata(self) -> dict:
         return {
@@ -116,19 +120,20 @@ class ContainerInstances:
     def validate(self, match: re.Match, body: dict) -> tuple[str, str] | None:
         """The checks ARM and ACI make before accepting a group, for the rules this sample relies on."""
         properties = body.get("properties") or {}
-        problem = self.check_scope(match, body, properties)
+        problem = self.check_scope(match, body, properties) or self.check_location(match, body)
         for rule in (check_shape, check_credentials, check_network):
             problem = problem or rule(match["name"], properties)
         return problem or self.check_dependencies(match["name"], properties)
 
     def check_dependencies(self, name: str, properties: dict) -> tuple[str, str] | None:
         """What the resources around the group decide (FACTS: synchronous errors on the PUT). The subnet must
-        be delegated (the message is a guess); the identity must hold a pull role for the registry's mode, and a
+        be delegated; the identity must hold a pull role for the registry's mode, and a
         registry that denies public access must let trusted services in (error catalogue: InaccessibleImage)."""
         subnets = [s.get("id", "").lower() for s in properties.get("subnetIds") or []]
         if self.subnet_id.lower() in subnets and not self.delegated():
+            # issues (FACTS, Round 4: Azure/dev-box-images#8): Azure's text
             return "SubnetMissingRequiredDelegation", (
-                f"Subnet '{self.subnet_id}' is missing required delegation '{CONTAINER_GROUPS}'."
+                f"Subnet missing required delegation 'Microsoft.ContainerInstance' for container group '{name}'."
             )
         credentials = {
             c["server"].lower(): c.get("identity", "") for c in properties.get("imageRegistryCredentials") or []
@@ -152,6 +157,27 @@ class ContainerInstances:
                     f"The image '{image}' in container group '{name}' is not accessible. Please check the image and "
                     "registry credential."
                 )
+        return None
+
+    def check_location(self, match: re.Match, body: dict) -> tuple[str, str] | None:
+        """ARM (FACTS, Regions): a region the type is not offered in, and a group that exists elsewhere."""
+        location = str(body.get("location", "")).replace(" ", "").lower()
+        offered = [region.replace(" ", "").lower() for region in REGIONS]
+        if location and location not in offered:
+            return "LocationNotAvailableForResourceType", (
+                f"The provided location '{body['location']}' is not available for resource type "
+                f"'Microsoft.ContainerInstance/containerGroups'. List of available regions for the resource type is "
+                f"'{','.join(offered)}'."
+            )
+        stored = self.groups.get(f"/subscriptions/{match['sub']}/resourcegroups/{match['rg']}/providers/"
+                                 f"microsoft.containerinstance/containergroups/{match['name']}".lower())  # fmt: skip
+        was = stored["body"]["location"] if stored else location
+        if was.replace(" ", "").lower() != location:
+            return "InvalidResourceLocation", (
+                f"The resource '{match['name']}' already exists in location '{was}' in resource group '{match['rg']}'. "
+                f"A resource with the same name cannot be created in location '{body['location']}'. Please select a "
+                "new resource name."
+            )
         return None
 
     def check_scope(self, match: re.Match, body: dict, properties: dict) -> tuple[str, str] | None:

@@ -44,9 +44,15 @@ class Authorization:
         self.role_assignments: list[dict] = []
         self.role_definitions: dict[str, dict] = {}  # guid -> the definition's properties (custom roles)
 
-    def assign(self, role: str, principal: str, scope: str, minutes_ago: float = 240) -> None:
+    def assign(self, role: str, principal: str, scope: str, minutes_ago: float = 240, condition: str = "") -> None:
         self.role_assignments.append(
-            {"role": role, "principal": principal, "scope": scope, "created": stamp(minutes_ago)}
+            {
+                "role": role,
+                "principal": principal,
+                "scope": scope,
+                "created": stamp(minutes_ago),
+                "condition": condition,
+            }
         )
 
     def can_pull(self, principal: str, registry_id: str, mode: str) -> bool:
@@ -70,8 +76,10 @@ class Authorization:
         guid = str(uuid.uuid5(uuid.NAMESPACE_URL, repr(assignment)))
         role = f"/subscriptions/{self.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
         return {"properties": {"roleDefinitionId": role + assignment["role"], "principalId": assignment["principal"],
-                "principalType": "ServicePrincipal", "scope": assignment["scope"], "condition": None,
-                "conditionVersion": None, "createdOn": assignment["created"], "updatedOn": assignment["created"],
+                "principalType": "ServicePrincipal", "scope": assignment["scope"],
+                "condition": assignment.get("condition") or None,  # docs: with conditionVersion 2.0
+                "conditionVersion": "2.0" if assignment.get("condition") else None,
+                "createdOn": assignment["created"], "updatedOn": assignment["created"],
                 "createdBy": None, "updatedBy": None, "delegatedManagedIdentityResourceId": None, "description": None},
                 "id": f"{assignment['scope'].rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{guid}",
                 "type": "Microsoft.Authorization/roleAssignments", "name": guid}  # fmt: skip

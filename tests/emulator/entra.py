@@ -122,14 +122,18 @@ class EntraID:
             return 700027, "Client assertion failed signature validation."
         audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
         trusted = [c for c in trusted if c.audience in audiences]
-        if not trusted:  # docs: AADSTS700212; its exact text is a guess
+        if not trusted:  # issues (FACTS, Round 4): Entra's text for AADSTS700212
             return 700212, (f"No matching federated identity record found for presented assertion audience "
-                            f"'{', '.join(map(str, audiences))}'.")  # fmt: skip
+                            f"'{', '.join(map(str, audiences))}'. Please check your federated identity credential "
+                            "Subject, Audience and Issuer against the presented assertion.")  # fmt: skip
         if any(c.subject == subject for c in trusted):
             return None
         if any(c.subject.lower() == subject.lower() for c in trusted):  # docs: case-sensitive since 2025
-            message = f"No matching federated identity record found for presented assertion subject '{subject}'"
-            return 7002138, message + "; a record matches only if case is ignored. Subjects are case-sensitive."
+            message = f"No matching federated identity record found for presented assertion subject '{subject}'."
+            # issues (FACTS, Round 4): Entra's text for AADSTS7002138
+            return 7002138, message + (
+                " The subject matches with case-insensitive comparison, but not with case-sensitive comparison."
+            )
         return 700213, (
             f"No matching federated identity record found for presented assertion subject '{subject}'. "
             "Check your federated identity credential Subject, Audience and Issuer against the "
