@@ -115,6 +115,8 @@ MESSAGE_HINTS = {
     "to the VM or agent, or unset AZURE_CLIENT_ID for its system-assigned identity",
     "IMDS endpoint": "no managed identity endpoint answered: ManagedIdentityCredential works only on an Azure "
     "machine (VM, scale set, agent) that has an identity",
+    "No identity has been assigned": "this machine has no managed identity: assign one to the VM or agent and give it "
+    "the roles of docs/sign-in.md (A managed identity), or sign in another way",
     # The documented cause is groups of one name deployed in several regions at once; another region is no fix.
     "quota 'ContainerGroups' exceeded": "Azure saw groups of this name being deployed in several regions at once: "
     "deploy one at a time, in one region, then run again",

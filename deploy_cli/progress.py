@@ -79,9 +79,13 @@ def summary(group: ContainerGroup) -> tuple[str, dict[str, str]]:
             lines.append(f"{kind} {container.name}: {state}{exit_code}, restarts {restarts or 0}")
             # An init container, and an app container that is not restarted, are done when they exit with 0.
             run_once = kind == "init container" or group.restart_policy != "Always"
+            previous = container.instance_view.previous_state if container.instance_view else None
             if state != "Running" and not (run_once and state == "Terminated" and current.exit_code == 0):
                 detail = f" ({current.detail_status})" if current and current.detail_status else ""
-                if state == "Terminated" and current.exit_code == 0:  # it finished, and Always starts it again
+                if previous and previous.exit_code is not None:  # restarted: how it ended last time
+                    detail += f"; it last exited with code {previous.exit_code}"
+                last = previous if previous and previous.exit_code is not None else current
+                if last and last.state == "Terminated" and last.exit_code == 0 and not run_once:  # Always: again
                     detail += "; ACI_RESTART_POLICY=Always restarts it: a run-once job wants Never or OnFailure"
                 stopped[container.name] = f"{state}{exit_code}{detail}"
     return "\n".join(lines), stopped

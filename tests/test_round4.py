@@ -83,7 +83,7 @@ def test_help_lists_every_setting_pattern_and_one_usage_line():
         assert pattern in text
     assert "Azure could not be reached" in text
     assert result.stdout.count("usage:") == 1 and "USAGE" not in result.stdout
-    assert "[--env-file PATH]" in result.stdout and "[--timeout SECONDS] [--settle SECONDS]" in result.stdout
+    assert "[--env-file PATH]" in text and "[--timeout SECONDS] [--settle SECONDS]" in text  # wrapped per Python
 
 
 # 5. Every container settings error names the variable as typed ------------------------------------------------
@@ -190,19 +190,6 @@ def test_the_prod_chain_is_azure_identitys_order():
     from deploy_cli.sign_in import TOKEN_CREDENTIALS
 
     assert TOKEN_CREDENTIALS["prod"] == ("client_secret", "certificate", "federated_token", "managed_identity")
-
-
-def test_python_deploy_py_exits_with_one_line_where_the_command_line_is_missing(tmp_path):
-    (tmp_path / "deploy.py").write_text((ROOT / "deploy.py").read_text())
-    result = subprocess.run(
-        [sys.executable, "deploy.py", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
 
 
 # 12. The emulator writes an env file for each way of signing in, and breaks its world on demand ---------------
@@ -385,3 +372,23 @@ def test_a_failed_demo_says_its_commands_name_a_file_that_is_gone_and_the_summar
     )
     assert "they are what a real run prints" in result.stdout
     assert result.stdout.index("container aci-private-demo: Waiting") < result.stdout.index("The end of its log:")
+
+
+# 11. ACI restarts a container that exits, as the restart policy says -------------------------------------------
+@pytest.mark.parametrize("policy", ["Always", "OnFailure"])
+def test_an_app_that_exits_with_an_error_is_restarted_and_the_summary_says_how_it_ended(emulator, tmp_path, policy):
+    emulator.outcome = "Exited"
+    result = deploy(emulator, tmp_path, ACI_RESTART_POLICY=policy)
+    assert result.returncode == 1
+    assert "container aci-private-demo: Waiting, restarts 2" in result.stdout, result.stdout
+    assert "it last exited with code 1" in result.stderr
+
+
+def test_a_virtual_network_id_as_the_subnet_gets_what_the_one_real_trace_got(emulator, monkeypatch):
+    """deploy.py refuses it before sending (ACI_SUBNET_ID must name a subnet); the sample alone sends it."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))
+    settings, _ = load_settings(emulator.settings())
+    vnet = dataclasses.replace(settings, subnet_id=settings.subnet_id.split("/subnets/")[0])
+    with pytest.raises(HttpResponseError) as refused:
+        sample.create_or_update(sample.create_client(vnet, sample.create_credential(vnet)), vnet, timeout=30)
+    assert refused.value.status_code == 500 and refused.value.error.code == "InternalServerError"

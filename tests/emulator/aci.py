@@ -86,7 +86,7 @@ class ContainerInstances:
         key = path.lower()
         problem = self.validate(match, body) or self.refused_update(key, match["name"], body)
         if problem:
-            return 400, arm_error(*problem), {}
+            return 500 if problem[0] == "InternalServerError" else 400, arm_error(*problem), {}
         with self.lock:
             existing = key in self.groups
             if existing:  # docs: a PUT on a group that exists restarts its containers, even with nothing changed
@@ -288,9 +288,21 @@ class ContainerInstances:
                        self.event(stored, 2, "Started", "Started container")]  # fmt: skip
             current, restarts = self.run_state(init, outcome, stored)
         # recordings: events are not in time order, and the order differs between responses
-        return {"restartCount": restarts, "currentState": current, "events": self.random.sample(events, len(events))}
+        view = {"restartCount": restarts, "currentState": current, "events": self.random.sample(events, len(events))}
+        if "previousState" in current:  # spec: beside currentState, after a restart
+            view["previousState"] = current.pop("previousState")
+        return view
 
     def run_state(self, init: bool, outcome: str, stored: dict) -> tuple[dict, int]:
+        policy = stored["body"]["properties"].get("restartPolicy") or "Always"
+        exit_code = {"Completed": 0, "Exited": 1}.get(outcome)
+        # docs (container-instances-restart-policy.md): Always restarts a container that exits, OnFailure one that
+        # exits with an error; it comes back, exits again, and waits between tries.
+        if not init and exit_code is not None and (policy == "Always" or policy == "OnFailure" and exit_code):
+            previous = {"state": "Terminated", "exitCode": exit_code, "detailStatus": "Completed" if not exit_code
+                        else "Error"}  # fmt: skip
+            return {"state": "Waiting", "detailStatus": "CrashLoopBackOff: Back-off restarting failed",
+                    "previousState": previous}, 2  # fmt: skip
         if init or outcome == "Completed":
             return {"state": "Terminated", "exitCode": 0, "detailStatus": "Completed"}, 0
         if outcome == "Exited":
@@ -438,7 +450,10 @@ def check_network(name: str, properties: dict) -> tuple[str, str] | None:
             f"Following ports '{','.join(unused)}' in the 'ipAddress' are not used by any container in container "
             f"group '{name}'."
         )
-    for subnet in subnets:  # docs: a malformed ID (FACTS; a VNet ID got InternalServerError once); text a guess
+    for subnet in subnets:  # docs: a malformed ID; text a guess
+        if re.fullmatch(SUBNET_ID.pattern.split("/subnets/")[0], subnet.get("id", ""), re.IGNORECASE):
+            # issues (FACTS, Round 4: Azure/azure-cli#26001): a virtual network's ID got a 500, not InvalidSubnetId
+            return "InternalServerError", "Encountered internal server error. Diagnostic information: timestamp ..."
         if not SUBNET_ID.fullmatch(subnet.get("id", "")):
             return "InvalidSubnetId", f"The subnet ID '{subnet.get('id')}' is invalid."
     return None
