@@ -1,7 +1,6 @@
 """What to check or run next, by Azure's error code, event or message, filled in with what deploy.py knows."""
 
 import argparse
-import difflib
 import os
 import re
 import shlex
@@ -188,6 +187,8 @@ def closest_region(message: str, settings: Settings) -> str:
     """The region in Azure's list (LocationNotAvailableForResourceType) closest to AZURE_LOCATION as typed."""
     listed = re.search(r"List of available regions for the resource type is '([^']*)'", message or "")
     regions = [region.strip().replace(" ", "").lower() for region in (listed[1] if listed else "").split(",")]
+    import difflib  # only after Azure refused a region: a run that succeeds never loads it
+
     close = difflib.get_close_matches(settings.location, regions, 1, 0.5)
     return close[0] if close else "one of those listed"
 

@@ -10,7 +10,6 @@ import re
 import textwrap
 
 from azure.mgmt.core.tools import parse_resource_id
-from dotenv import dotenv_values
 
 from deploy import Settings
 from deploy_cli.containers import (
@@ -149,6 +148,8 @@ def decode_env(path: str, data: bytes) -> str:
 
 def parse_env(path: str, text: str) -> dict[str, str]:
     """The variables as written: values literal (no ${VAR} expansion); a line python-dotenv cannot read is named."""
+    from dotenv import dotenv_values  # only when there is a file: settings from the environment alone skip it
+
     unread: list[str] = []  # python-dotenv logs what it cannot parse, without the file's name: say it with it
     dotenv_log = logging.getLogger("dotenv.main")
 
