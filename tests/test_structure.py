@@ -214,3 +214,33 @@ print("deployed and deleted", group.ip_address.ip)
         assert result.returncode == 0, result.stderr
         assert result.stdout == "deployed and deleted 10.0.0.4\n"
         assert [r.method for r in emulator.requests if "/containerGroups/" in r.path].count("PUT") == 1
+
+
+def test_the_readme_snippet_that_uses_the_sample_deploys_as_written(tmp_path):
+    """The README's Python block, its placeholders filled in, run beside deploy.py against the emulator."""
+    snippet = (ROOT / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    with Emulator(delay=0.3) as emulator:
+        values = emulator.settings()
+        filled = {
+            "<SUBSCRIPTION_ID>": values["AZURE_SUBSCRIPTION_ID"],
+            "<SUBNET_ID>": values["ACI_SUBNET_ID"],
+            "<IDENTITY_ID>": values["ACI_IDENTITY_ID"],
+            "<ACR>": "acrprivatedemo",
+        }
+        for placeholder, value in filled.items():
+            snippet = snippet.replace(placeholder, value)
+        # Signed in as the emulator's service principal: the snippet's default is the Azure CLI's account.
+        snippet = snippet.replace(
+            'location="westeurope",',
+            f'location="westeurope", sign_in="client_secret", '
+            f"tenant_id={values['AZURE_TENANT_ID']!r}, client_id={values['AZURE_CLIENT_ID']!r}, "
+            f"client_secret={values['AZURE_CLIENT_SECRET']!r}, authority_host={emulator.url!r}, "
+            f"resource_manager_endpoint={emulator.url!r},",
+        )
+        shutil.copy(ROOT / "deploy.py", tmp_path / "deploy.py")
+        env = {"PYTHONPATH": str(GUARD), "DEPLOY_TEST_NETWORK": "loopback", "REQUESTS_CA_BUNDLE": str(emulator.ca_path)}
+        result = subprocess.run(
+            [sys.executable, "-"], input=snippet, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "10.0.0.4"
