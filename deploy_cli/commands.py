@@ -1,4 +1,4 @@
-"""What each command does (dry run, deploy, recreate, delete) and how each outcome becomes an exit code."""
+"""What each command does (dry run, deploy, --plan, --restart, recreate, delete) and each outcome's exit code."""
 
 import argparse
 import dataclasses

@@ -145,7 +145,6 @@ def error_code(error: HttpResponseError) -> str:
 def filled(hint: str, settings: Settings, args: argparse.Namespace, message: str = "") -> str:
     """A hint with what deploy.py knows put in: the command line as it was typed, names and IDs, and what Azure's
     message says (the regions)."""
-    live = re.search(r"already exists in location '([^']+)'", message)
     image = settings.containers[0].image if settings.containers else "<registry>."
     group_id = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
     known = {
@@ -156,9 +155,10 @@ def filled(hint: str, settings: Settings, args: argparse.Namespace, message: str
         "<AZURE_SUBSCRIPTION_ID>": settings.subscription_id,
         "<AZURE_CLIENT_ID>": settings.client_id,
         "<ACI_SUBNET_ID>": settings.subnet_id,
-        "<closest region>": closest_region(message, settings),
-        "<live region>": live[1] if live else "",
     }
+    if "region>" in hint:  # only the region hints read Azure's message; --check's fixes never do
+        live = re.search(r"already exists in location '([^']+)'", message)
+        known |= {"<closest region>": closest_region(message, settings), "<live region>": live[1] if live else ""}
     for placeholder, value in known.items():
         hint = hint.replace(placeholder, value or placeholder)
     return hint

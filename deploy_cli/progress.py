@@ -121,11 +121,13 @@ def settle(
     the group as last read, and the containers that restarted meanwhile (name: what happened)."""
     before, deadline = restarts(group), time.monotonic() + seconds
     finished = ("Succeeded", "Failed", "Stopped")  # a run-once group whose containers are done
-    if seconds > 0 and not summary(group)[1] and not (group.instance_view and group.instance_view.state in finished):
+
+    def settled(group: ContainerGroup) -> bool:  # nothing left to watch: a container is down, or all are done
+        return bool(summary(group)[1]) or bool(group.instance_view and group.instance_view.state in finished)
+
+    if seconds > 0 and not settled(group):
         say(f"Watching the containers for {seconds:g} s (--settle) ...")
-    while time.monotonic() < deadline and not summary(group)[1]:
-        if group.instance_view and group.instance_view.state in finished:
-            break
+    while time.monotonic() < deadline and not settled(group):
         time.sleep(max(0.0, min(PROGRESS_SECONDS, deadline - time.monotonic())))
         group = client.container_groups.get(settings.resource_group, settings.container_group_name)
         show(group)

@@ -24,7 +24,9 @@ OPERATION = re.compile(r"/operations/")
 
 
 def settings_for(emulator, **changes):
-    return {**emulator.settings(), "ACI_SECURE_ENV_DB_PASSWORD": SECURE_VALUE, **changes}
+    """The emulator's settings with a secure value, changed as given; a setting given as None is left out."""
+    settings = {**emulator.settings(), "ACI_SECURE_ENV_DB_PASSWORD": SECURE_VALUE, **changes}
+    return {name: value for name, value in settings.items() if value is not None}
 
 
 def deploy(emulator, tmp_path, *args, **changes):

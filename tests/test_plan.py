@@ -10,8 +10,8 @@ from azure.mgmt.containerinstance.models import ContainerGroup
 from deploy import build_container_group
 from deploy_cli.load import load_settings
 from deploy_cli.plan import differences, plan
-from tests.conftest import ROOT, SECURE_VALUE, run_deploy, write_env
-from tests.test_e2e import assert_no_secrets, calls, deploy, env_for, typed
+from tests.conftest import ROOT, SECURE_VALUE
+from tests.test_e2e import calls, deploy, typed
 
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "live_group.json").read_text())
 
@@ -113,12 +113,7 @@ def test_cpu_memory_restart_policy_subnet_and_region_are_refused_in_place():
 # End to end, against the emulator ----------------------------------------------------------------------
 def deploy_plain(emulator, tmp_path, *args, **changes):
     """A deploy whose settings hold no secure value, so that an unchanged group can be left alone."""
-    env_file = write_env(tmp_path / ".env", {**emulator.settings(), **changes})
-    watches = not {"--settle", "--check", "--plan", "--delete", "--dry-run"} & set(args)  # --settle is a usage error
-    args = (*args, "--settle", "0") if watches else args
-    result = run_deploy("--env-file", str(env_file), *args, network="loopback", env=env_for(emulator))
-    assert_no_secrets(emulator, result.stdout + result.stderr)
-    return result
+    return deploy(emulator, tmp_path, *args, **{"ACI_SECURE_ENV_DB_PASSWORD": None, **changes})
 
 
 def group_key(emulator) -> str:

@@ -15,7 +15,7 @@ from azure.core.exceptions import HttpResponseError
 import deploy as sample
 from deploy_cli.load import load_settings
 from deploy_cli.settings import SettingsError
-from tests.conftest import ROOT, run_deploy, write_env
+from tests.conftest import ROOT, run_deploy
 from tests.emulator.authorization import ACR_PULL
 from tests.test_check import check
 from tests.test_e2e import deploy, typed
@@ -287,9 +287,7 @@ def test_the_worlds_the_emulator_breaks_are_each_a_problem_check_finds(tmp_path)
 def test_a_token_file_written_the_wrong_way_says_which_and_how(emulator, tmp_path, write, expected):
     token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
     (tmp_path / "token").write_text(write(token))
-    values = {k: v for k, v in emulator.settings().items() if k != "AZURE_CLIENT_SECRET"}
-    write_env(tmp_path / ".env", {**values, "AZURE_FEDERATED_TOKEN_FILE": str(tmp_path / "token")})
-    result = run_deploy("--env-file", str(tmp_path / ".env"), network="loopback")
+    result = deploy(emulator, tmp_path, AZURE_CLIENT_SECRET=None, AZURE_FEDERATED_TOKEN_FILE=str(tmp_path / "token"))
     assert result.returncode == 2 and "AZURE_FEDERATED_TOKEN_FILE" in result.stderr and expected in result.stderr
     assert token not in result.stderr and emulator.requests == []
 
